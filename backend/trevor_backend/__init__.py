@@ -1,0 +1,1 @@
+"""Review backend for jupyter-trevor."""
