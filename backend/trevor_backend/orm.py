@@ -317,6 +317,8 @@ class Notification(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column()
+    # Set once the reconciler has queued this notification on every channel's outbox.
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class OutboxMessage(Base):

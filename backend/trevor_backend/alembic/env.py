@@ -12,9 +12,7 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError(
-            "trevor-backend runs migrations itself: use `trevor-backend db upgrade`"
-        )
+        raise RuntimeError("trevor-backend runs migrations itself: use `trevor-backend db upgrade`")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,0 +1,425 @@
+"""``trevor-backend``: the traitlets Application, its configuration and its subcommands.
+
+Shaped like JupyterHub: one Application holds every configurable trait (from
+``trevor_backend_config.py``, ``TREVOR_*`` environment variables and the command line);
+subcommands are small Applications that act on their parent's configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, default, validate
+from traitlets.config import Application
+
+from . import db
+from ._logging import configure_logging
+from .auth import Authenticator, TokenAuthenticator
+from .ratelimit import RateLimiter
+from .runtime import Backend
+from .services.context import Context, Settings
+from .services.projects import ProjectSource, YAMLProjectSource
+from .storage import ObjectStore, store_from_url
+
+COMMON_ALIASES = {
+    "config": "TrevorBackend.config_file",
+    "ip": "TrevorBackend.ip",
+    "port": "TrevorBackend.port",
+    "log-level": "Application.log_level",
+}
+
+
+class TrevorBackend(Application):
+    name = "trevor-backend"
+    description = "The jupyter-trevor review backend (REST API, reconciler, admin dashboard)."
+    version = __import__("jupyter_trevor._version", fromlist=["x"]).__version__
+
+    aliases = COMMON_ALIASES
+    flags = {
+        "debug": ({"Application": {"log_level": logging.DEBUG}}, "debug logging"),
+    }
+
+    config_file = Unicode(
+        "trevor_backend_config.py", config=True, help="The Python configuration file to load."
+    )
+    data_dir = Unicode(config=True, help="Where embedded state lives (env TREVOR_DATA_DIR).")
+    database_url = Unicode(config=True, help="Database URL (env TREVOR_DATABASE_URL).")
+    storage_url = Unicode(config=True, help="Object store URL (env TREVOR_STORAGE_URL).")
+    ip = Unicode("127.0.0.1", config=True, help="Address to listen on.")
+    port = Int(8585, config=True, help="Port to listen on (env TREVOR_PORT).")
+    public_url = Unicode(config=True, help="The URL users reach the backend at.")
+    secret_key = Unicode(
+        config=True,
+        help="Key for signed URLs (env TREVOR_SECRET_KEY); generated in the data dir if unset.",
+    )
+    auto_migrate = Bool(
+        config=True,
+        help="Run database migrations at start. Default: on for SQLite, off otherwise "
+        "(run `trevor-backend db upgrade` as a deployment step).",
+    )
+    authenticator_class = Type(
+        TokenAuthenticator, klass=Authenticator, config=True, help="How callers are identified."
+    )
+    storage_class = Type(
+        None,
+        klass=ObjectStore,
+        allow_none=True,
+        config=True,
+        help="Object store class; when unset the store is chosen by storage_url.",
+    )
+    project_source_class = Type(
+        YAMLProjectSource, klass=ProjectSource, config=True, help="Where projects come from."
+    )
+    max_upload_size = Int(5 * 1024**3, config=True, help="Largest accepted object, in bytes.")
+    max_body_size = Int(
+        16 * 1024**2, config=True, help="Largest JSON request body, in bytes (uploads excepted)."
+    )
+    required_reviews = Int(2, config=True, help="Independent human reviews per revision.")
+    sdc_params = Dict(config=True, help="Deployment-wide SDC parameters (SPEC §9 names).")
+    blocked_extensions = List(
+        Unicode(),
+        [".exe", ".dll", ".so", ".sh", ".bat"],
+        config=True,
+        help="File extensions refused by the file-level checks.",
+    )
+    rate_limit = Float(50.0, config=True, help="Sustained requests per second per caller; 0 off.")
+    rate_burst = Int(200, config=True, help="Burst size for rate limiting.")
+    log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
+
+    @default("data_dir")
+    def _data_dir_default(self) -> str:
+        return os.path.abspath(os.environ.get("TREVOR_DATA_DIR", "trevor-data"))
+
+    @default("database_url")
+    def _database_url_default(self) -> str:
+        return os.environ.get("TREVOR_DATABASE_URL") or (
+            f"sqlite:///{Path(self.data_dir) / 'trevor.sqlite'}"
+        )
+
+    @default("storage_url")
+    def _storage_url_default(self) -> str:
+        return os.environ.get("TREVOR_STORAGE_URL") or f"file://{Path(self.data_dir) / 'objects'}"
+
+    @default("port")
+    def _port_default(self) -> int:
+        return int(os.environ.get("TREVOR_PORT", "8585"))
+
+    @default("public_url")
+    def _public_url_default(self) -> str:
+        return os.environ.get("TREVOR_PUBLIC_URL") or f"http://{self.ip}:{self.port}"
+
+    @default("auto_migrate")
+    def _auto_migrate_default(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @default("log_json")
+    def _log_json_default(self) -> bool:
+        return os.environ.get("TREVOR_LOG_JSON", "") not in ("", "0", "false")
+
+    @default("secret_key")
+    def _secret_key_default(self) -> str:
+        if env := os.environ.get("TREVOR_SECRET_KEY"):
+            return env
+        path = Path(self.data_dir) / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    @validate("required_reviews")
+    def _check_reviews(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("required_reviews must be at least 1")
+        return proposal["value"]
+
+    # --- building the backend ----------------------------------------------------------
+
+    def load_config(self) -> None:
+        path = Path(self.config_file)
+        if path.exists():
+            self.load_config_file(path.name, path=str(path.parent.resolve()))
+        elif "config_file" in self.config.get("TrevorBackend", {}):
+            self.log.critical("config file %s not found", path)
+            self.exit(1)
+
+    def settings(self) -> Settings:
+        return Settings(
+            max_upload_size=self.max_upload_size,
+            required_reviews=self.required_reviews,
+            sdc_params=dict(self.sdc_params),
+            blocked_extensions=tuple(self.blocked_extensions),
+            secret_key=self.secret_key.encode(),
+            public_url=self.public_url.rstrip("/"),
+        )
+
+    def make_store(self) -> ObjectStore:
+        if self.storage_class is not None:
+            return self.storage_class(parent=self)
+        return store_from_url(self.storage_url, parent=self)
+
+    async def make_backend(self, *, migrate: bool | None = None) -> Backend:
+        engine = db.make_engine(self.database_url)
+        if self.auto_migrate if migrate is None else migrate:
+            await db.upgrade(engine)
+        elif await db.current_revision(engine) != db.head_revision():
+            await engine.dispose()
+            raise SystemExit(
+                "the database schema is not up to date: run `trevor-backend db upgrade`"
+            )
+        ctx = Context(
+            engine=engine,
+            sessions=db.session_factory(engine),
+            store=self.make_store(),
+            settings=self.settings(),
+        )
+        limiter = RateLimiter(self.rate_limit, self.rate_burst) if self.rate_limit > 0 else None
+        return Backend(
+            ctx=ctx, authenticator=self.authenticator_class(parent=self), rate_limiter=limiter
+        )
+
+    # --- serving ----------------------------------------------------------------------
+
+    async def serve(self, *, ready: Any = None) -> None:
+        from .web import make_app
+
+        backend = await self.make_backend()
+        app = make_app(backend)
+        server = HTTPServer(
+            app,
+            xheaders=True,
+            max_body_size=self.max_body_size,
+            chunk_size=1024 * 1024,
+            idle_connection_timeout=300,
+        )
+        server.listen(self.port, self.ip)
+        self.log.info("trevor-backend listening on http://%s:%s", self.ip, self.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready(backend)
+        try:
+            await stop.wait()
+        finally:
+            self.log.info("shutting down")
+            server.stop()
+            await server.close_all_connections()
+            await backend.close()
+
+    def initialize(self, argv: Any = None) -> None:
+        super().initialize(argv)
+        if self.subapp is None:
+            self.load_config()
+            configure_logging(self.log, json_lines=self.log_json)
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        asyncio.run(self.serve())
+
+
+class SubApp(Application):
+    """A subcommand: merges its command line into the parent and runs :meth:`run`."""
+
+    aliases = COMMON_ALIASES
+
+    @property
+    def trevor(self) -> TrevorBackend:
+        app = self.parent
+        while not isinstance(app, TrevorBackend):
+            assert app is not None, "subcommand run without trevor-backend"
+            app = app.parent
+        return app
+
+    def start(self) -> None:
+        self.trevor.update_config(self.cli_config)
+        self.trevor.load_config()
+        configure_logging(self.trevor.log, json_lines=self.trevor.log_json)
+        code = asyncio.run(self.run())
+        if code:
+            self.exit(code)
+
+    async def run(self) -> int:
+        raise NotImplementedError
+
+
+class ServeApp(SubApp):
+    description = "Serve the REST API and dashboard (the default)."
+
+    async def run(self) -> int:
+        await self.trevor.serve()
+        return 0
+
+
+class DbUpgradeApp(SubApp):
+    description = "Apply database migrations."
+
+    async def run(self) -> int:
+        engine = db.make_engine(self.trevor.database_url)
+        try:
+            await db.upgrade(engine)
+            print(f"database at revision {await db.current_revision(engine)}")
+        finally:
+            await engine.dispose()
+        return 0
+
+
+class DbApp(Application):
+    description = "Database maintenance."
+    subcommands = {"upgrade": (DbUpgradeApp, DbUpgradeApp.description)}
+
+    def start(self) -> None:
+        if self.subapp is None:
+            self.print_subcommands()
+            self.exit(2)
+        self.subapp.start()
+
+
+class SyncProjectsApp(SubApp):
+    description = "Sync projects, users and memberships from a YAML file."
+
+    async def run(self) -> int:
+        from .errors import ValidationFailed
+        from .principal import system
+        from .services.projects import sync_projects
+
+        if len(self.extra_args) != 1:
+            print("usage: trevor-backend sync-projects FILE.yaml", file=sys.stderr)
+            return 2
+        source = self.trevor.project_source_class(self.extra_args[0], parent=self.trevor)
+        try:
+            spec = await source.load()
+        except ValidationFailed as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            for err in exc.errors:
+                print(f"  {err.pointer}: {err.detail}", file=sys.stderr)
+            return 1
+        backend = await self.trevor.make_backend()
+        try:
+            async with backend.ctx.sessions.begin() as session:
+                report = await sync_projects(session, system("sync-projects"), spec)
+        finally:
+            await backend.close()
+        print("\n".join(report.lines()))
+        return 0
+
+
+class TokenCreateApp(SubApp):
+    description = "Create an API token for a user and print it (shown once)."
+
+    async def run(self) -> int:
+        from .auth import create_token
+        from .services.projects import user_by_name
+
+        if len(self.extra_args) != 1:
+            print("usage: trevor-backend token create USERNAME", file=sys.stderr)
+            return 2
+        backend = await self.trevor.make_backend()
+        try:
+            async with backend.ctx.sessions.begin() as session:
+                user = await user_by_name(session, self.extra_args[0])
+                if user is None:
+                    print(f"error: no user {self.extra_args[0]!r}", file=sys.stderr)
+                    return 1
+                print(await create_token(session, user, note="cli"))
+        finally:
+            await backend.close()
+        return 0
+
+
+class TokenApp(Application):
+    description = "API tokens."
+    subcommands = {"create": (TokenCreateApp, TokenCreateApp.description)}
+
+    def start(self) -> None:
+        if self.subapp is None:
+            self.print_subcommands()
+            self.exit(2)
+        self.subapp.start()
+
+
+class AuditVerifyApp(SubApp):
+    description = "Verify the audit log's hash chain; exit 0 when it holds."
+
+    async def run(self) -> int:
+        from .services import audit
+
+        backend = await self.trevor.make_backend()
+        try:
+            async with backend.ctx.sessions() as session:
+                result = await audit.verify(session)
+        finally:
+            await backend.close()
+        if result.ok:
+            print(f"audit log intact: {result.checked} events")
+            return 0
+        print(
+            f"audit log BROKEN at event {result.bad_seq}: {result.reason} "
+            f"({result.checked} events verified before it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+class AuditApp(Application):
+    description = "Audit log tools."
+    subcommands = {"verify": (AuditVerifyApp, AuditVerifyApp.description)}
+
+    def start(self) -> None:
+        if self.subapp is None:
+            self.print_subcommands()
+            self.exit(2)
+        self.subapp.start()
+
+
+class DemoApp(SubApp):
+    description = "Create the demo world (projects, users; tokens printed) and serve."
+
+    async def run(self) -> int:
+        from .demo import create_demo_world
+
+        backend = await self.trevor.make_backend(migrate=True)
+        try:
+            tokens = await create_demo_world(backend)
+        finally:
+            await backend.close()
+        path = Path(self.trevor.data_dir) / "demo-tokens.json"
+        path.write_text(json.dumps(tokens, indent=2))
+        os.chmod(path, 0o600)
+        print(f"trevor-backend demo on {self.trevor.public_url}")
+        for user, token in tokens.items():
+            print(f"  {user:<8} {token}")
+        print(f"(tokens also in {path})", flush=True)
+        await self.trevor.serve()
+        return 0
+
+
+TrevorBackend.subcommands = {
+    "serve": (ServeApp, ServeApp.description),
+    "demo": (DemoApp, DemoApp.description),
+    "db": (DbApp, DbApp.description),
+    "sync-projects": (SyncProjectsApp, SyncProjectsApp.description),
+    "token": (TokenApp, TokenApp.description),
+    "audit": (AuditApp, AuditApp.description),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    TrevorBackend.launch_instance(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The authenticator interface, in the manner of JupyterHub's ``Authenticator``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from traitlets.config import LoggingConfigurable
+
+from ..contract import Role
+from ..orm import Membership, User
+from ..principal import Principal
+
+if TYPE_CHECKING:
+    from tornado.httputil import HTTPServerRequest
+
+
+class Authenticator(LoggingConfigurable):
+    """Turns an HTTP request into a known user, or ``None`` for anonymous.
+
+    Subclasses implement :meth:`authenticate_user`; role loading is shared so every
+    authenticator yields the same :class:`Principal`.
+    """
+
+    async def authenticate_user(
+        self, request: HTTPServerRequest, session: AsyncSession
+    ) -> User | None:
+        raise NotImplementedError
+
+    async def authenticate(
+        self, request: HTTPServerRequest, session: AsyncSession
+    ) -> Principal | None:
+        user = await self.authenticate_user(request, session)
+        if user is None:
+            return None
+        return await principal_for(session, user)
+
+
+async def principal_for(session: AsyncSession, user: User) -> Principal:
+    rows = await session.execute(
+        select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
+    )
+    roles = {project_id: Role(role) for project_id, role in rows}
+    return Principal(user_id=user.id, name=user.username, admin=user.admin, roles=roles)
+
+
+def bearer_token(request: HTTPServerRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()

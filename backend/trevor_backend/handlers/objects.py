@@ -1,0 +1,144 @@
+"""Output objects: streamed upload, read, content, metadata, evidence."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tornado import web
+
+from ..errors import TrevorError
+from ..schemas import EvidenceIn, MetadataIn, ObjectOut, Problem, RequestOut
+from ..services import audit
+from ..storage import content_disposition
+from .base import BaseHandler
+from .spec import operation
+
+# Strong references so aborts of dropped uploads are not garbage-collected mid-flight.
+_aborts: set[asyncio.Future[Any]] = set()
+
+_ERRORS = {401: Problem, 403: Problem, 404: Problem}
+
+
+@web.stream_request_body
+class ObjectUploadHandler(BaseHandler):
+    """``POST /requests/{rid}/objects?filename=…[&replaces=OID]`` with the raw file as body.
+
+    The body is streamed to the object store chunk by chunk while being hashed, so memory use
+    does not grow with the file. Validation that needs no bytes happens in ``prepare`` so that a
+    bad request is refused before the client sends a gigabyte.
+    """
+
+    upload: Any = None
+    failure: TrevorError | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        length = self.request.headers.get("Content-Length")
+        self.upload = await self.backend.uploads.begin(
+            self.principal,
+            self.path_kwargs["rid"],
+            filename=self.query("filename"),
+            replaces=self.query("replaces"),
+            sha256=self.request.headers.get("X-Trevor-Sha256"),
+            content_length=int(length) if length and length.isdigit() else None,
+        )
+        # Tornado's own limit guards every other endpoint; uploads are bounded by ours.
+        self.request.connection.set_max_body_size(self.ctx.settings.max_upload_size + 1)
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.failure is not None:
+            return
+        try:
+            await self.upload.write(chunk)
+        except TrevorError as exc:
+            # Keep reading (and discarding) so the client gets our answer, not a reset.
+            self.failure = exc
+
+    def on_connection_close(self) -> None:
+        # The client went away mid-upload: discard the partial bytes.
+        if self.upload is not None and not self.upload.writer.committed:
+            task = asyncio.ensure_future(self.upload.abort())
+            _aborts.add(task)
+            task.add_done_callback(_aborts.discard)
+
+    @operation(
+        "Upload a file as a new object (or a new version of one)",
+        tags="objects",
+        body="application/octet-stream",
+        query={"filename": "the object's file name", "replaces": "id of the object replaced"},
+        headers={"X-Trevor-Sha256": "optional sha256 of the body, verified"},
+        responses={201: ObjectOut, 409: Problem, 413: Problem, 422: Problem, **_ERRORS},
+    )
+    async def post(self, rid: str) -> None:
+        if self.failure is not None:
+            raise self.failure
+        out = await self.backend.uploads.finish(self.upload)
+        self.set_header("Location", f"/api/v1/requests/{rid}/objects/{out.id}")
+        self.write_json(out, 201)
+
+
+class ObjectHandler(BaseHandler):
+    @operation("One object version", tags="objects", responses={200: ObjectOut, **_ERRORS})
+    async def get(self, rid: str, oid: str) -> None:
+        self.write_json(await self.backend.requests.object(self.principal, rid, oid))
+
+    @operation(
+        "Withdraw an object from the request",
+        tags="objects",
+        responses={200: RequestOut, 409: Problem, **_ERRORS},
+    )
+    async def delete(self, rid: str, oid: str) -> None:
+        self.write_json(await self.backend.requests.withdraw_object(self.principal, rid, oid))
+
+
+class ObjectContentHandler(BaseHandler):
+    @operation(
+        "The object's bytes", tags="objects", responses={200: "application/octet-stream", **_ERRORS}
+    )
+    async def get(self, rid: str, oid: str) -> None:
+        r, obj = await self.backend.requests.get_object(self.principal, rid, oid)
+        async with self.ctx.sessions.begin() as session:
+            await audit.record(
+                session,
+                "object.viewed",
+                self.principal,
+                project_id=r.project_id,
+                request_id=r.id,
+                object_id=obj.id,
+                payload={"as": "content"},
+            )
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Disposition", content_disposition(obj.filename))
+        self.set_header("Content-Length", str(obj.size))
+        self.set_header("X-Trevor-Sha256", obj.sha256)
+        async for chunk in self.ctx.store.iter_bytes(obj.storage_key):
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
+class ObjectMetadataHandler(BaseHandler):
+    @operation(
+        "Describe the logical object (fields left out are kept)",
+        tags="objects",
+        body=MetadataIn,
+        responses={200: ObjectOut, 409: Problem, 422: Problem, **_ERRORS},
+    )
+    async def put(self, rid: str, oid: str) -> None:
+        body = self.parse(MetadataIn)
+        self.write_json(await self.backend.requests.set_metadata(self.principal, rid, oid, body))
+
+
+class ObjectEvidenceHandler(BaseHandler):
+    @operation(
+        "Attach kernel-computed SDC evidence and provenance",
+        tags="objects",
+        body=EvidenceIn,
+        responses={200: ObjectOut, 409: Problem, 422: Problem, **_ERRORS},
+    )
+    async def post(self, rid: str, oid: str) -> None:
+        body = self.parse(EvidenceIn)
+        self.write_json(await self.backend.requests.attach_evidence(self.principal, rid, oid, body))

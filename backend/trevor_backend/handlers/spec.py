@@ -1,0 +1,45 @@
+"""OpenAPI metadata attached to handler methods; ``openapi.py`` turns it into the document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tags: tuple[str, ...]
+    body: type[BaseModel] | str | None = None  # a model, or a media type for raw bodies
+    responses: dict[int, type[BaseModel] | str | None] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    public: bool = False
+
+
+def operation(
+    summary: str,
+    *,
+    tags: tuple[str, ...] | str,
+    body: type[BaseModel] | str | None = None,
+    responses: dict[int, type[BaseModel] | str | None] | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    public: bool = False,
+) -> Callable[[Any], Any]:
+    def wrap(fn: Any) -> Any:
+        fn.__openapi__ = Operation(
+            summary=summary,
+            tags=(tags,) if isinstance(tags, str) else tags,
+            body=body,
+            responses=responses or {200: None},
+            query=query or {},
+            headers=headers or {},
+            public=public,
+        )
+        return fn
+
+    return wrap

@@ -1,0 +1,29 @@
+"""The running backend: context, services and pluggable parts, built from the application's
+configuration. Handlers reach it as ``self.settings["trevor"]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auth import Authenticator
+from .ratelimit import RateLimiter
+from .services.context import Context
+from .services.requests import RequestService
+from .services.uploads import UploadService
+
+
+@dataclass
+class Backend:
+    ctx: Context
+    authenticator: Authenticator
+    rate_limiter: RateLimiter | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.requests = RequestService(self.ctx)
+        self.uploads = UploadService(self.ctx)
+
+    async def close(self) -> None:
+        await self.ctx.store.close()
+        await self.ctx.engine.dispose()

@@ -1,0 +1,186 @@
+"""Pydantic v2 models of the REST API (SPEC §9), kept apart from the ORM models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .contract import Direction, ObjectState, RequestStatus, Role
+
+TITLE_MAX = 500
+TEXT_MAX = 20_000
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class FieldErrorOut(Model):
+    pointer: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extension members (e.g. current_state) may follow."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldErrorOut] = Field(default_factory=list)
+
+
+# --- service ---------------------------------------------------------------------------------
+
+
+class Health(Model):
+    status: str
+
+
+class Ready(Model):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
+
+class Version(Model):
+    version: str
+    api: str
+
+
+# --- users and projects ----------------------------------------------------------------------
+
+
+class MembershipOut(Model):
+    project: str
+    role: Role
+
+
+class UserMe(Model):
+    username: str
+    display_name: str | None
+    email: str | None
+    admin: bool
+    memberships: list[MembershipOut]
+
+
+class ProjectOut(Model):
+    id: str
+    name: str
+    description: str
+    my_role: Role | None
+
+
+class ProjectList(Model):
+    items: list[ProjectOut]
+
+
+class StatbarnList(Model):
+    items: list[dict[str, Any]]
+
+
+# --- requests and objects --------------------------------------------------------------------
+
+
+class RequestCreate(Model):
+    project: str = Field(min_length=1, max_length=128)
+    direction: Direction = Direction.EGRESS
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    description: str = Field(default="", max_length=TEXT_MAX)
+
+    @field_validator("title")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+
+class MetadataIn(Model):
+    """Metadata of a logical object. Fields left out keep their current value."""
+
+    title: str | None = Field(default=None, max_length=TITLE_MAX)
+    description: str | None = Field(default=None, max_length=TEXT_MAX)
+    statbarn: str | None = Field(default=None, max_length=64)
+    justification: str | None = Field(default=None, max_length=TEXT_MAX)
+    suppression_notes: str | None = Field(default=None, max_length=TEXT_MAX)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+class MetadataOut(Model):
+    title: str
+    description: str
+    statbarn: str | None
+    justification: str
+    suppression_notes: str
+    tags: list[str]
+
+
+class ObjectOut(Model):
+    id: str
+    logical_id: str
+    version: int
+    supersedes_id: str | None
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    state: ObjectState
+    created_at: datetime
+    metadata: MetadataOut
+    has_evidence: bool
+    verdict: Literal["pass", "fail", "review"] | None = None
+
+
+class RequestOut(Model):
+    id: str
+    project: str
+    direction: Direction
+    title: str
+    description: str
+    status: RequestStatus
+    revision: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    actions: list[str] = Field(description="Actions the caller may take now")
+    objects: list[ObjectOut]
+
+
+class RequestList(Model):
+    items: list[RequestOut]
+    next_cursor: str | None
+
+
+class EvidenceIn(Model):
+    """SDC evidence computed in the kernel, bound to the object's sha256, plus provenance."""
+
+    evidence: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+class AuditEventOut(Model):
+    seq: int
+    created_at: datetime
+    type: str
+    actor: str
+    project: str | None
+    request: str | None
+    object: str | None
+    payload: dict[str, Any]
+    correlation_id: str | None
+    hash: str
+
+
+class AuditList(Model):
+    items: list[AuditEventOut]
+    next_cursor: str | None

@@ -1,0 +1,84 @@
+"""Who may see and change which request. One place, so every endpoint agrees.
+
+A request the caller may not see answers 404 (its existence is not leaked); a request the
+caller may see but not change answers 403.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, false, or_, true
+
+from ..contract import CHECKER_ROLES, Direction, RequestStatus, Role
+from ..errors import Forbidden, NotFound
+from ..orm import AirlockRequest
+from ..principal import Principal
+
+
+def can_view(p: Principal, r: AirlockRequest) -> bool:
+    if p.admin or p.is_system:
+        return True
+    role = p.role_in(r.project_id)
+    if role == Role.RESEARCHER:
+        return True
+    if role in CHECKER_ROLES:
+        # Checkers see a request once it is submitted; a senior checker also sees the
+        # ingress requests they are preparing.
+        return r.status != RequestStatus.DRAFT or (
+            r.direction == Direction.INGRESS and role == Role.SENIOR_CHECKER
+        )
+    return False
+
+
+def visible_filter(p: Principal) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_view`, for listings."""
+    if p.admin or p.is_system:
+        return true()
+    researcher = [pid for pid, role in p.roles.items() if role == Role.RESEARCHER]
+    checker = [pid for pid, role in p.roles.items() if role in CHECKER_ROLES]
+    senior = [pid for pid, role in p.roles.items() if role == Role.SENIOR_CHECKER]
+    clauses: list[ColumnElement[bool]] = []
+    if researcher:
+        clauses.append(AirlockRequest.project_id.in_(researcher))
+    if checker:
+        clauses.append(
+            and_(
+                AirlockRequest.project_id.in_(checker),
+                AirlockRequest.status != RequestStatus.DRAFT.value,
+            )
+        )
+    if senior:
+        clauses.append(
+            and_(
+                AirlockRequest.project_id.in_(senior),
+                AirlockRequest.direction == Direction.INGRESS.value,
+            )
+        )
+    return or_(*clauses) if clauses else false()
+
+
+def require_view(p: Principal, r: AirlockRequest | None) -> AirlockRequest:
+    if r is None or not can_view(p, r):
+        raise NotFound("request not found")
+    return r
+
+
+def is_owner(p: Principal, r: AirlockRequest) -> bool:
+    """The researcher who made an egress request; for ingress, whoever may prepare it."""
+    if r.direction == Direction.INGRESS:
+        return p.admin or p.is_senior_checker(r.project_id) or p.user_id == r.created_by
+    return p.user_id is not None and p.user_id == r.created_by
+
+
+def require_owner(p: Principal, r: AirlockRequest | None) -> AirlockRequest:
+    r = require_view(p, r)
+    if not is_owner(p, r):
+        raise Forbidden("only the request's author may change it")
+    return r
+
+
+def require_can_create(p: Principal, project_id: str, direction: Direction) -> None:
+    if direction == Direction.EGRESS:
+        if not p.is_researcher(project_id):
+            raise Forbidden(f"you are not a researcher on project {project_id}")
+    elif not (p.admin or p.is_senior_checker(project_id)):
+        raise Forbidden("ingress requests are opened by an admin or a senior checker")

@@ -1,0 +1,35 @@
+"""What every service needs: database sessions, the object store and deployment settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from ..storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings the services read; filled from the traitlets application."""
+
+    max_upload_size: int = 5 * 1024**3
+    required_reviews: int = 2
+    sdc_params: dict[str, Any] = field(default_factory=dict)
+    blocked_extensions: tuple[str, ...] = ()
+    preview_max_bytes: int = 20 * 1024**2
+    secret_key: bytes = b""
+    public_url: str = "http://127.0.0.1:8585"
+
+
+@dataclass
+class Context:
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+    store: ObjectStore
+    settings: Settings
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name

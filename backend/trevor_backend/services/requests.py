@@ -1,0 +1,357 @@
+"""Airlock requests: create, list, read, describe objects, and the researcher's transitions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..contract import (
+    CURRENT_OBJECT_STATES,
+    EDITABLE_STATUSES,
+    Direction,
+    ObjectState,
+    RequestStatus,
+    ReviewKind,
+)
+from ..errors import Conflict, FieldError, NotFound, ValidationFailed
+from ..orm import (
+    AirlockRequest,
+    AuditEvent,
+    ObjectMetadata,
+    OutputObject,
+    Project,
+    Review,
+    User,
+    utcnow,
+)
+from ..principal import Principal
+from ..schemas import (
+    AuditList,
+    EvidenceIn,
+    MetadataIn,
+    ObjectOut,
+    RequestCreate,
+    RequestList,
+    RequestOut,
+)
+from ..sdc import statbarns
+from ..serialize import audit_out, object_out, request_out
+from ..statemachine import transition
+from . import access, audit
+from .context import Context
+
+MAX_PAGE = 200
+
+
+async def lock(session: AsyncSession, rid: str) -> AirlockRequest | None:
+    """Load a request for update: PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE already
+    serialises writers."""
+    return await session.scalar(
+        select(AirlockRequest).where(AirlockRequest.id == rid).with_for_update()
+    )
+
+
+async def current_objects(session: AsyncSession, rid: str) -> list[OutputObject]:
+    rows = await session.scalars(
+        select(OutputObject)
+        .where(
+            OutputObject.request_id == rid,
+            OutputObject.state.in_([s.value for s in CURRENT_OBJECT_STATES]),
+        )
+        .order_by(OutputObject.created_at, OutputObject.id)
+    )
+    return list(rows.unique())
+
+
+async def latest_verdicts(session: AsyncSession, r: AirlockRequest) -> dict[str, str]:
+    """Per-object verdicts from the latest agent review of the request, if any."""
+    review = await session.scalar(
+        select(Review)
+        .where(Review.request_id == r.id, Review.kind == ReviewKind.AGENT.value)
+        .order_by(Review.revision.desc(), Review.created_at.desc())
+        .limit(1)
+    )
+    if review is None or not review.report:
+        return {}
+    return {
+        oid: obj.get("status")
+        for oid, obj in (review.report.get("objects") or {}).items()
+        if obj.get("status")
+    }
+
+
+def validate_statbarn(value: str | None, pointer: str) -> None:
+    if value is not None and statbarns.get(value) is None:
+        known = ", ".join(sorted(statbarns.CATALOGUE))
+        raise ValidationFailed(
+            f"unknown statbarn {value!r}",
+            errors=[FieldError(pointer, f"unknown statbarn {value!r}; one of: {known}")],
+        )
+
+
+def _encode_cursor(created_at: datetime, rid: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{rid}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, rid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), rid
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
+        ) from exc
+
+
+class RequestService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def _out(self, session: AsyncSession, p: Principal, r: AirlockRequest) -> RequestOut:
+        author = await session.get(User, r.created_by)
+        objects = await current_objects(session, r.id)
+        return request_out(
+            p, r, author.username if author else "?", objects, await latest_verdicts(session, r)
+        )
+
+    async def create(self, p: Principal, body: RequestCreate) -> RequestOut:
+        async with self.ctx.sessions.begin() as session:
+            project = await session.get(Project, body.project)
+            if project is None or not (p.admin or p.role_in(body.project)):
+                raise ValidationFailed(
+                    f"unknown project {body.project!r}",
+                    errors=[FieldError("/project", "no such project, or you are not a member")],
+                )
+            access.require_can_create(p, body.project, body.direction)
+            r = AirlockRequest(
+                project_id=body.project,
+                direction=body.direction.value,
+                title=body.title,
+                description=body.description,
+                created_by=p.user_id,
+            )
+            session.add(r)
+            await session.flush()
+            await audit.record(
+                session,
+                "request.created",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                payload={"title": r.title, "direction": r.direction},
+            )
+            return await self._out(session, p, r)
+
+    async def list(
+        self,
+        p: Principal,
+        *,
+        project: str | None = None,
+        status: RequestStatus | None = None,
+        direction: Direction | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RequestList:
+        limit = max(1, min(limit, MAX_PAGE))
+        q = select(AirlockRequest).where(access.visible_filter(p))
+        if project:
+            q = q.where(AirlockRequest.project_id == project)
+        if status:
+            q = q.where(AirlockRequest.status == status.value)
+        if direction:
+            q = q.where(AirlockRequest.direction == direction.value)
+        if cursor:
+            stamp, rid = _decode_cursor(cursor)
+            q = q.where(
+                or_(
+                    AirlockRequest.created_at < stamp,
+                    and_(AirlockRequest.created_at == stamp, AirlockRequest.id < rid),
+                )
+            )
+        q = q.order_by(AirlockRequest.created_at.desc(), AirlockRequest.id.desc()).limit(limit + 1)
+        async with self.ctx.sessions() as session:
+            rows = list(await session.scalars(q))
+            page = rows[:limit]
+            items = [await self._out(session, p, r) for r in page]
+        next_cursor = (
+            _encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+        )
+        return RequestList(items=items, next_cursor=next_cursor)
+
+    async def get(self, p: Principal, rid: str) -> RequestOut:
+        async with self.ctx.sessions() as session:
+            r = access.require_view(p, await session.get(AirlockRequest, rid))
+            return await self._out(session, p, r)
+
+    async def get_object(
+        self, p: Principal, rid: str, oid: str
+    ) -> tuple[AirlockRequest, OutputObject]:
+        """A request's object, any version, for a caller who may see the request."""
+        async with self.ctx.sessions() as session:
+            r = access.require_view(p, await session.get(AirlockRequest, rid))
+            obj = await session.get(OutputObject, oid)
+            if obj is None or obj.request_id != r.id:
+                raise NotFound("object not found")
+            return r, obj
+
+    async def object(self, p: Principal, rid: str, oid: str) -> ObjectOut:
+        r, obj = await self.get_object(p, rid, oid)
+        async with self.ctx.sessions() as session:
+            verdicts = await latest_verdicts(session, r)
+            obj = await session.get(OutputObject, oid)
+            assert obj is not None
+            return object_out(obj, verdicts.get(obj.id))
+
+    async def _editable_object(
+        self, session: AsyncSession, p: Principal, rid: str, oid: str
+    ) -> tuple[AirlockRequest, OutputObject]:
+        r = access.require_owner(p, await lock(session, rid))
+        if r.status not in EDITABLE_STATUSES:
+            raise Conflict(
+                f"objects cannot be changed while the request is {r.status}",
+                current_state=r.status,
+            )
+        obj = await session.get(OutputObject, oid)
+        if obj is None or obj.request_id != r.id:
+            raise NotFound("object not found")
+        if obj.state not in CURRENT_OBJECT_STATES:
+            raise Conflict(f"object version {obj.version} is {obj.state}; edit the current one")
+        return r, obj
+
+    async def set_metadata(self, p: Principal, rid: str, oid: str, body: MetadataIn) -> ObjectOut:
+        validate_statbarn(body.statbarn, "/statbarn")
+        async with self.ctx.sessions.begin() as session:
+            r, obj = await self._editable_object(session, p, rid, oid)
+            meta = await session.get(ObjectMetadata, obj.logical_id)
+            if meta is None:
+                meta = ObjectMetadata(logical_id=obj.logical_id, request_id=r.id)
+                session.add(meta)
+            changes = body.model_dump(exclude_unset=True)
+            for key, value in changes.items():
+                setattr(meta, key, value if value is not None or key == "statbarn" else "")
+            meta.updated_at = utcnow()
+            await audit.record(
+                session,
+                "object.metadata_updated",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                object_id=obj.id,
+                payload={"fields": sorted(changes)},
+            )
+            await session.flush()
+            await session.refresh(obj)
+            return object_out(obj)
+
+    async def attach_evidence(
+        self, p: Principal, rid: str, oid: str, body: EvidenceIn
+    ) -> ObjectOut:
+        async with self.ctx.sessions.begin() as session:
+            r, obj = await self._editable_object(session, p, rid, oid)
+            if body.evidence is not None:
+                bound = body.evidence.get("sha256")
+                if bound != obj.sha256:
+                    from ..errors import ChecksumMismatch
+
+                    raise ChecksumMismatch(
+                        "the evidence belongs to a different file than this object",
+                        errors=[
+                            FieldError(
+                                "/evidence/sha256",
+                                f"expected {obj.sha256}, got {bound!r}",
+                            )
+                        ],
+                    )
+                obj.evidence = body.evidence
+            if body.provenance is not None:
+                obj.provenance = body.provenance
+            await audit.record(
+                session,
+                "object.evidence_attached",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                object_id=obj.id,
+                payload={
+                    "evidence": body.evidence is not None,
+                    "provenance": body.provenance is not None,
+                },
+            )
+            return object_out(obj)
+
+    async def withdraw_object(self, p: Principal, rid: str, oid: str) -> RequestOut:
+        async with self.ctx.sessions.begin() as session:
+            r, obj = await self._editable_object(session, p, rid, oid)
+            obj.state = ObjectState.WITHDRAWN.value
+            await audit.record(
+                session,
+                "object.withdrawn",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                object_id=obj.id,
+            )
+            await session.flush()
+            return await self._out(session, p, r)
+
+    async def _check_ready(self, session: AsyncSession, r: AirlockRequest) -> None:
+        objects = await current_objects(session, r.id)
+        if not objects:
+            raise ValidationFailed(
+                "a request needs at least one object before it is submitted",
+                errors=[FieldError("/objects", "no objects")],
+            )
+        errors = []
+        for i, obj in enumerate(objects):
+            meta = obj.meta
+            if r.direction == Direction.EGRESS:
+                if meta is None or not meta.title:
+                    errors.append(FieldError(f"/objects/{i}/metadata/title", "title is required"))
+                if meta is None or not meta.statbarn:
+                    errors.append(
+                        FieldError(f"/objects/{i}/metadata/statbarn", "statbarn is required")
+                    )
+        if errors:
+            raise ValidationFailed("some objects are not described yet", errors=errors)
+
+    async def act(self, p: Principal, rid: str, action: str, **payload: Any) -> RequestOut:
+        """submit | resubmit | withdraw, through the state machine."""
+        async with self.ctx.sessions.begin() as session:
+            r = access.require_view(p, await lock(session, rid))
+            if action in ("submit", "resubmit") and r.status in (
+                RequestStatus.DRAFT,
+                RequestStatus.CHANGES_REQUESTED,
+            ) and access.is_owner(p, r):
+                await self._check_ready(session, r)
+                if action == "resubmit":
+                    # Objects judged last round go back to pending for the new revision.
+                    for obj in await current_objects(session, r.id):
+                        obj.state = ObjectState.PENDING.value
+            await transition(session, r, action, p, payload=payload or None)
+            await session.flush()
+            return await self._out(session, p, r)
+
+    async def audit_log(
+        self, p: Principal, rid: str, *, limit: int = 100, after: int = 0
+    ) -> AuditList:
+        limit = max(1, min(limit, 1000))
+        async with self.ctx.sessions() as session:
+            access.require_view(p, await session.get(AirlockRequest, rid))
+            rows = list(
+                await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.request_id == rid, AuditEvent.seq > after)
+                    .order_by(AuditEvent.seq)
+                    .limit(limit + 1)
+                )
+            )
+        page = rows[:limit]
+        return AuditList(
+            items=[audit_out(e) for e in page],
+            next_cursor=str(page[-1].seq) if len(rows) > limit else None,
+        )
