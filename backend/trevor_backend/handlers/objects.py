@@ -45,8 +45,10 @@ class ObjectUploadHandler(BaseHandler):
             sha256=self.request.headers.get("X-Trevor-Sha256"),
             content_length=int(length) if length and length.isdigit() else None,
         )
-        # Tornado's own limit guards every other endpoint; uploads are bounded by ours.
-        self.request.connection.set_max_body_size(self.ctx.settings.max_upload_size + 1)
+        # Tornado's own limit guards every other endpoint; uploads are bounded by ours. The
+        # margin (over one read chunk) lets our check fire first, so the client gets a 413
+        # problem rather than Tornado's bare 400.
+        self.request.connection.set_max_body_size(self.ctx.settings.max_upload_size + (4 << 20))
 
     async def data_received(self, chunk: bytes) -> None:
         if self.failure is not None:

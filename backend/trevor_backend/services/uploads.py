@@ -194,7 +194,8 @@ class UploadService:
                 )
             logical_id, version, supersedes = new_id(), 1, None
             if up.replaces is not None:
-                old = await session.get(OutputObject, up.replaces, with_for_update=True)
+                # The request row lock above serialises changes to its objects.
+                old = await session.get(OutputObject, up.replaces)
                 if old is None or old.state not in CURRENT_OBJECT_STATES:
                     raise Conflict("the object to replace changed during the upload")
                 logical_id, supersedes = old.logical_id, old.id

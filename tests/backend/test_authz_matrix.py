@@ -1,0 +1,118 @@
+"""Every endpoint × every kind of caller, with the status code each must get.
+
+alice is the researcher of project p1 and the request's author; bob a researcher of p2;
+carol a checker of p1; root the admin. Each cell acts on a fresh request, so a mutating
+call in one cell cannot change the outcome of another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.fixtures.backend import Client, LiveBackend
+
+ROLES = (None, "alice", "bob", "carol", "root")
+OBJ_BYTES = b"region,count\nnorth,12\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # {rid} and {oid} are filled in per cell
+    expect: dict[str | None, int]
+    body: Any = None
+    raw: bytes | None = None
+    submitted: bool = False  # act on a SUBMITTED request rather than a DRAFT
+
+
+def expect(anon: int, alice: int, bob: int, carol: int, root: int) -> dict[str | None, int]:
+    return dict(zip(ROLES, (anon, alice, bob, carol, root), strict=True))
+
+
+EVIDENCE = {"evidence": {"sha256": hashlib.sha256(OBJ_BYTES).hexdigest(), "kind": "table"}}
+R = "/api/v1/requests/{rid}"
+O = R + "/objects/{oid}"
+
+CASES = [
+    Case("GET", "/health", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/ready", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/users/me", expect(401, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/projects", expect(401, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/statbarns", expect(401, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/requests", expect(401, 200, 200, 200, 200)),
+    Case(
+        "POST", "/api/v1/requests", expect(401, 201, 422, 403, 403), {"project": "p1", "title": "t"}
+    ),
+    Case("GET", R, expect(401, 200, 404, 404, 200)),
+    Case("GET", R, expect(401, 200, 404, 200, 200), submitted=True),
+    Case("POST", R + "/submit", expect(401, 200, 404, 404, 403)),
+    Case("POST", R + "/resubmit", expect(401, 409, 404, 404, 409)),
+    Case("POST", R + "/withdraw", expect(401, 200, 404, 404, 200)),
+    Case("POST", R + "/withdraw", expect(401, 200, 404, 403, 200), submitted=True),
+    Case("GET", R + "/audit", expect(401, 200, 404, 404, 200)),
+    Case("GET", R + "/audit", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("POST", R + "/objects?filename=new.csv", expect(401, 201, 404, 404, 403), raw=b"x\n"),
+    Case(
+        "POST",
+        R + "/objects?filename=new.csv",
+        expect(401, 409, 404, 403, 403),
+        raw=b"x\n",
+        submitted=True,
+    ),
+    Case("GET", O, expect(401, 200, 404, 404, 200)),
+    Case("GET", O, expect(401, 200, 404, 200, 200), submitted=True),
+    Case("DELETE", O, expect(401, 200, 404, 404, 403)),
+    Case("GET", O + "/content", expect(401, 200, 404, 404, 200)),
+    Case("GET", O + "/content", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("PUT", O + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
+    Case("PUT", O + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
+    Case("POST", O + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
+]
+
+
+async def _fresh_request(alice: Client, submitted: bool) -> tuple[str, str]:
+    rid = (await alice.create_request())["id"]
+    obj = await alice.described_object(rid, OBJ_BYTES)
+    if submitted:
+        assert (await alice.post(f"/api/v1/requests/{rid}/submit")).status == 200
+    return rid, obj["id"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    CASES,
+    ids=[f"{c.method} {c.path}{' (submitted)' if c.submitted else ''}" for c in CASES],
+)
+async def test_authorisation_matrix(live: LiveBackend, case: Case) -> None:
+    alice = live.client("alice")
+    got: dict[str | None, int] = {}
+    for role in ROLES:
+        rid, oid = await _fresh_request(alice, case.submitted)
+        path = case.path.format(rid=rid, oid=oid)
+        client = live.client(role)
+        if case.raw is not None:
+            reply = await client.request(case.method, path, body=case.raw)
+        else:
+            reply = await client.request(case.method, path, case.body)
+        got[role] = reply.status
+        if reply.status >= 400:
+            assert reply.content_type.startswith("application/problem+json"), (role, reply.body)
+    assert got == case.expect
+
+
+def test_matrix_covers_every_route() -> None:
+    """A new route must be added to the matrix above."""
+    from trevor_backend.web import api_routes
+
+    covered = {
+        c.path.split("?")[0]
+        .replace("{rid}", "(?P<rid>[A-Za-z0-9_-]+)")
+        .replace("{oid}", "(?P<oid>[A-Za-z0-9_-]+)")
+        for c in CASES
+    }
+    missing = [pattern for pattern, _ in api_routes() if pattern not in covered]
+    assert missing == []

@@ -1,0 +1,147 @@
+"""The researcher's HTTP journey through the API, on every database under test."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from tests.fixtures.backend import Client, LiveBackend
+
+PROBLEM = "application/problem+json"
+
+
+async def test_researcher_journey_with_large_upload(clients: dict[str | None, Client]) -> None:
+    alice = clients["alice"]
+    req = await alice.create_request(title="Admissions by region")
+    assert req["status"] == "DRAFT" and req["created_by"] == "alice"
+    rid = req["id"]
+
+    data = os.urandom(50 * 1024 * 1024)
+    digest = hashlib.sha256(data).hexdigest()
+    up = await alice.upload(rid, data, "big.parquet")
+    assert up.status == 201, up.body
+    obj = up.json
+    assert obj["sha256"] == digest and obj["size"] == len(data)
+    assert obj["version"] == 1 and obj["state"] == "pending"
+    assert obj["media_type"] == "application/vnd.apache.parquet"
+
+    meta = await alice.put(
+        f"/api/v1/requests/{rid}/objects/{obj['id']}/metadata",
+        {"title": "Model input", "statbarn": "Frequencies", "justification": "for the paper"},
+    )
+    assert meta.status == 200, meta.body
+    assert meta.json["metadata"]["statbarn"] == "Frequencies"
+
+    content = await alice.get(f"/api/v1/requests/{rid}/objects/{obj['id']}/content")
+    assert content.status == 200 and hashlib.sha256(content.body).hexdigest() == digest
+
+    sub = await alice.post(f"/api/v1/requests/{rid}/submit")
+    assert sub.status == 200, sub.body
+    assert sub.json["status"] == "SUBMITTED"
+
+    again = await alice.post(f"/api/v1/requests/{rid}/submit")
+    assert again.status == 409
+    assert again.content_type.startswith(PROBLEM)
+    assert again.json["current_state"] == "SUBMITTED"
+    assert "SUBMITTED" in again.json["detail"]
+
+    assert (await clients[None].get(f"/api/v1/requests/{rid}")).status == 401
+    hidden = await clients["bob"].get(f"/api/v1/requests/{rid}")
+    assert hidden.status == 404 and hidden.content_type.startswith(PROBLEM)
+    listed = await clients["bob"].get("/api/v1/requests")
+    assert rid not in [r["id"] for r in listed.json["items"]]
+
+    audit = await alice.get(f"/api/v1/requests/{rid}/audit")
+    types = [e["type"] for e in audit.json["items"]]
+    assert types == [
+        "request.created",
+        "object.uploaded",
+        "object.metadata_updated",
+        "object.viewed",
+        "request.submitted",
+    ]
+
+
+async def test_checker_sees_submitted_not_draft(clients: dict[str | None, Client]) -> None:
+    alice, carol = clients["alice"], clients["carol"]
+    draft = await alice.create_request(title="draft")
+    submitted = await alice.create_request(title="to submit")
+    await alice.described_object(submitted["id"])
+    assert (await alice.post(f"/api/v1/requests/{submitted['id']}/submit")).status == 200
+
+    assert (await carol.get(f"/api/v1/requests/{draft['id']}")).status == 404
+    assert (await carol.get(f"/api/v1/requests/{submitted['id']}")).status == 200
+    ids = [r["id"] for r in (await carol.get("/api/v1/requests")).json["items"]]
+    assert submitted["id"] in ids and draft["id"] not in ids
+
+
+async def test_submit_requires_described_objects(clients: dict[str | None, Client]) -> None:
+    alice = clients["alice"]
+    rid = (await alice.create_request())["id"]
+    empty = await alice.post(f"/api/v1/requests/{rid}/submit")
+    assert empty.status == 422 and empty.json["errors"][0]["pointer"] == "/objects"
+    await alice.upload(rid, b"x,y\n")
+    bare = await alice.post(f"/api/v1/requests/{rid}/submit")
+    assert bare.status == 422
+    assert {e["pointer"] for e in bare.json["errors"]} == {
+        "/objects/0/metadata/title",
+        "/objects/0/metadata/statbarn",
+    }
+
+
+async def test_withdraw_and_actions(clients: dict[str | None, Client]) -> None:
+    alice = clients["alice"]
+    req = await alice.create_request()
+    assert req["actions"] == ["submit", "withdraw"]
+    out = await alice.post(f"/api/v1/requests/{req['id']}/withdraw")
+    assert out.status == 200 and out.json["status"] == "WITHDRAWN" and out.json["actions"] == []
+    late = await alice.post(f"/api/v1/requests/{req['id']}/withdraw")
+    assert late.status == 409 and late.json["current_state"] == "WITHDRAWN"
+
+
+async def test_list_pagination_and_filters(clients: dict[str | None, Client]) -> None:
+    alice = clients["alice"]
+    made = [(await alice.create_request(title=f"r{i}"))["id"] for i in range(5)]
+    await alice.post(f"/api/v1/requests/{made[0]}/withdraw")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        q = "/api/v1/requests?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await alice.get(q)).json
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(made))
+    withdrawn = (await alice.get("/api/v1/requests?status=WITHDRAWN")).json["items"]
+    assert [r["id"] for r in withdrawn] == [made[0]]
+    bad = await alice.get("/api/v1/requests?status=NOPE")
+    assert bad.status == 422 and bad.json["errors"][0]["pointer"] == "/status"
+    bad_cursor = await alice.get("/api/v1/requests?cursor=zzz")
+    assert bad_cursor.status == 422
+
+
+async def test_replace_object_carries_metadata(live: LiveBackend) -> None:
+    """A replacement upload is version 2 of the same logical object, metadata carried."""
+    alice = live.client("alice")
+    rid = (await alice.create_request())["id"]
+    v1 = await alice.described_object(rid)
+    # Replacement is allowed while the request is editable (DRAFT here).
+    v2 = await alice.upload(rid, b"a,b\n1,3\n", "table.csv", replaces=v1["id"])
+    assert v2.status == 201, v2.body
+    assert v2.json["logical_id"] == v1["logical_id"] and v2.json["version"] == 2
+    assert v2.json["supersedes_id"] == v1["id"]
+    assert v2.json["metadata"]["title"] == "Table 1"
+    current = (await alice.get(f"/api/v1/requests/{rid}")).json["objects"]
+    assert [o["id"] for o in current] == [v2.json["id"]]
+    old = await alice.get(f"/api/v1/requests/{rid}/objects/{v1['id']}")
+    assert old.json["state"] == "superseded"
+
+
+async def test_health_and_ready(clients: dict[str | None, Client]) -> None:
+    anon = clients[None]
+    assert (await anon.get("/health")).json == {"status": "ok"}
+    ready = await anon.get("/ready")
+    assert ready.status == 200 and ready.json["checks"] == {"database": "ok", "store": "ok"}
+    missing = await anon.get("/api/v1/nothing-here")
+    assert missing.status == 404 and missing.content_type.startswith(PROBLEM)
