@@ -1,4 +1,4 @@
-"""Every endpoint × every kind of caller, with the status code each must get.
+"""Every endpoint by every kind of caller, with the status code each must get.
 
 alice is the researcher of project p1 and the request's author; bob a researcher of p2;
 carol a checker of p1; root the admin. Each cell acts on a fresh request, so a mutating
@@ -35,7 +35,7 @@ def expect(anon: int, alice: int, bob: int, carol: int, root: int) -> dict[str |
 
 EVIDENCE = {"evidence": {"sha256": hashlib.sha256(OBJ_BYTES).hexdigest(), "kind": "table"}}
 R = "/api/v1/requests/{rid}"
-O = R + "/objects/{oid}"
+OBJ = R + "/objects/{oid}"
 
 CASES = [
     Case("GET", "/health", expect(200, 200, 200, 200, 200)),
@@ -63,14 +63,14 @@ CASES = [
         raw=b"x\n",
         submitted=True,
     ),
-    Case("GET", O, expect(401, 200, 404, 404, 200)),
-    Case("GET", O, expect(401, 200, 404, 200, 200), submitted=True),
-    Case("DELETE", O, expect(401, 200, 404, 404, 403)),
-    Case("GET", O + "/content", expect(401, 200, 404, 404, 200)),
-    Case("GET", O + "/content", expect(401, 200, 404, 200, 200), submitted=True),
-    Case("PUT", O + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
-    Case("PUT", O + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
-    Case("POST", O + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
+    Case("GET", OBJ, expect(401, 200, 404, 404, 200)),
+    Case("GET", OBJ, expect(401, 200, 404, 200, 200), submitted=True),
+    Case("DELETE", OBJ, expect(401, 200, 404, 404, 403)),
+    Case("GET", OBJ + "/content", expect(401, 200, 404, 404, 200)),
+    Case("GET", OBJ + "/content", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
+    Case("PUT", OBJ + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
+    Case("POST", OBJ + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
 ]
 
 

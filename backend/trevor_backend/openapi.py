@@ -1,0 +1,164 @@
+"""The OpenAPI 3.1 document, generated from the route table and the handlers' ``@operation``
+metadata. ``docs/openapi.json`` is its checked-in output; a test keeps the two equal.
+
+    python -m trevor_backend.openapi > docs/openapi.json
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import contract
+from .handlers.spec import Operation
+from .web import api_routes
+
+VERBS = ("get", "post", "put", "patch", "delete")
+_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+def path_template(pattern: str) -> str:
+    return _GROUP.sub(lambda m: "{" + m.group(1) + "}", pattern)
+
+
+def operations(handler: type) -> dict[str, Operation]:
+    """The documented verbs a handler implements (a verb without metadata is a bug)."""
+    out = {}
+    for verb in VERBS:
+        fn = getattr(handler, verb, None)
+        base = getattr(_base_handler(), verb, None)
+        if fn is None or fn is base:
+            continue
+        op = getattr(fn, "__openapi__", None)
+        if op is None:
+            raise LookupError(f"{handler.__name__}.{verb} has no @operation metadata")
+        out[verb] = op
+    return out
+
+
+def _base_handler() -> type:
+    from tornado.web import RequestHandler
+
+    return RequestHandler
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.defs: dict[str, Any] = {}
+
+    def ref(self, model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            self.defs[name] = sub
+        self.defs[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _content(kind: type[BaseModel] | str | None, schemas: _Schemas, problem: bool) -> Any:
+    if kind is None:
+        return None
+    if isinstance(kind, str):
+        return {kind: {"schema": {"type": "string", "format": "binary"}}}
+    media = "application/problem+json" if problem else "application/json"
+    return {media: {"schema": schemas.ref(kind)}}
+
+
+def build() -> dict[str, Any]:
+    from jupyter_trevor._version import __version__
+
+    schemas = _Schemas()
+    paths: dict[str, Any] = {}
+    for pattern, handler in api_routes():
+        template = path_template(pattern)
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in _GROUP.findall(pattern)
+        ]
+        item: dict[str, Any] = {}
+        for verb, op in operations(handler).items():
+            entry: dict[str, Any] = {
+                "summary": op.summary,
+                "tags": list(op.tags),
+                "operationId": f"{verb}_{handler.__name__}",
+            }
+            query = [
+                {
+                    "name": n,
+                    "in": "query",
+                    "required": n == "filename",
+                    "description": d,
+                    "schema": {"type": "string"},
+                }
+                for n, d in op.query.items()
+            ]
+            headers = [
+                {
+                    "name": n,
+                    "in": "header",
+                    "required": False,
+                    "description": d,
+                    "schema": {"type": "string"},
+                }
+                for n, d in op.headers.items()
+            ]
+            if params or query or headers:
+                entry["parameters"] = params + query + headers
+            if op.body is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": _content(op.body, schemas, problem=False),
+                }
+            entry["responses"] = {}
+            for status, kind in sorted(op.responses.items()):
+                resp: dict[str, Any] = {"description": _describe(status)}
+                content = _content(kind, schemas, problem=status >= 400)
+                if content:
+                    resp["content"] = content
+                entry["responses"][str(status)] = resp
+            if op.public:
+                entry["security"] = []
+            item[verb] = entry
+        paths[template] = item
+    enums = {
+        "RequestStatus": [s.value for s in contract.RequestStatus],
+        "ObjectState": [s.value for s in contract.ObjectState],
+        "Direction": [s.value for s in contract.Direction],
+        "Role": [s.value for s in contract.Role],
+        "Decision": [s.value for s in contract.Decision],
+    }
+    for name, values in enums.items():
+        schemas.defs.setdefault(name, {"type": "string", "enum": values, "title": name})
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "trevor review backend",
+            "version": __version__,
+            "description": "REST API of the jupyter-trevor airlock backend. Errors are RFC "
+            "9457 application/problem+json.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": dict(sorted(schemas.defs.items())),
+        },
+    }
+
+
+def _describe(status: int) -> str:
+    from http import HTTPStatus
+
+    return HTTPStatus(status).phrase
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
