@@ -45,7 +45,7 @@ async def test_kill_during_upload_leaves_nothing(tmp_path: Path, database_url: s
 
         # Half of a 32 MiB body over a raw socket, then the server dies.
         total = 32 * 1024 * 1024
-        reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
         writer.write(
             (
                 f"POST /api/v1/requests/{rid}/objects?filename=data.bin HTTP/1.1\r\n"
