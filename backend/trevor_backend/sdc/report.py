@@ -1,0 +1,234 @@
+"""Verdicts: one report per output object, and the recommendation for a request."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from . import checks
+from . import statbarns as sb
+from .checks import FAIL, PASS, REVIEW, Finding, worst
+from .evidence import TableEvidence, evidence_from_json
+from .params import DEFAULT, Params
+from .suppression import suggest
+
+__all__ = [
+    "Finding",
+    "ObjectReport",
+    "aggregate",
+    "check_evidence",
+    "check_object",
+]
+
+
+@dataclasses.dataclass
+class ObjectReport:
+    status: str
+    statbarn: str | None
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    suppression: dict[str, Any] | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if f.status != PASS]
+
+    def rules(self, status: str | None = None) -> set[str]:
+        return {f.rule for f in self.findings if status is None or f.status == status}
+
+    def cells(self, rule: str) -> set[tuple[int, int]]:
+        """Positions (row, column) flagged by ``rule``."""
+        return {
+            (int(i), int(j))
+            for f in self.findings
+            if f.rule == rule and f.status != PASS
+            for i, j in f.positions
+        }
+
+    def summary(self) -> str:
+        if not self.failing:
+            return f"{self.status}: all checks passed"
+        return f"{self.status}: " + "; ".join(f"{f.rule}: {f.message}" for f in self.failing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "statbarn": self.statbarn,
+            "findings": [f.to_dict() for f in self.findings],
+            "suppression": self.suppression,
+            "notes": list(self.notes),
+            "params": dict(self.params),
+            "summary": self.summary(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectReport:
+        return cls(
+            status=data["status"],
+            statbarn=data.get("statbarn"),
+            findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+            suppression=data.get("suppression"),
+            notes=list(data.get("notes", [])),
+            params=dict(data.get("params", {})),
+        )
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        colour = {PASS: "#1a7f37", REVIEW: "#9a6700", FAIL: "#cf222e"}[self.status]
+        items = "".join(
+            f"<li><b>{escape(f.rule)}</b> ({escape(f.status)}): {escape(f.message)}</li>"
+            for f in self.failing
+        )
+        return (
+            f"<div class='trevor-report'><b style='color:{colour}'>SDC pre-check:"
+            f" {self.status.upper()}</b> (statbarn {escape(str(self.statbarn))})"
+            f"<ul>{items}</ul></div>"
+        )
+
+
+def _table_evidence(evidence: Any) -> TableEvidence | dict[str, Any] | None:
+    if evidence is None:
+        return None
+    if isinstance(evidence, TableEvidence):
+        return evidence
+    return evidence_from_json(evidence)
+
+
+def check_evidence(
+    *,
+    statbarn: str | None,
+    table: pd.DataFrame | None,
+    evidence: TableEvidence | dict[str, Any] | None,
+    params: Params = DEFAULT,
+) -> ObjectReport:
+    """The SDC verdict from the evidence alone (no file-level checks)."""
+    findings: list[Finding] = []
+    notes: list[str] = []
+    try:
+        ev = _table_evidence(evidence)
+    except ValueError as exc:
+        ev = None
+        findings.append(
+            Finding(rule="evidence", status=REVIEW, message=f"the evidence is malformed: {exc}")
+        )
+    statbarn_id = statbarn
+    if statbarn_id is None and ev is not None:
+        suggested = ev.statbarn if isinstance(ev, TableEvidence) else ev.get("statbarn")
+        if suggested:
+            statbarn_id = suggested
+            notes.append(f"statbarn {suggested} taken from the evidence")
+    entry = sb.get(statbarn_id)
+    report = ObjectReport(status=PASS, statbarn=statbarn_id, params=params.to_dict())
+    if entry is None:
+        why = (
+            "no statbarn was given"
+            if statbarn_id is None
+            else (f"unknown statbarn {statbarn_id!r}")
+        )
+        findings.append(
+            Finding(
+                rule="statbarn", status=REVIEW, message=f"{why}: a checker must judge this output"
+            )
+        )
+    if entry is not None and entry.always_review:
+        findings.append(
+            Finding(
+                rule=sb.MANUAL,
+                status=REVIEW,
+                message=f"{entry.name} outputs are always reviewed by a checker",
+            )
+        )
+    if ev is None and not any(f.rule == "evidence" for f in findings):
+        findings.append(
+            Finding(
+                rule="evidence",
+                status=REVIEW,
+                message="no evidence was recorded at source: a checker must judge this output",
+            )
+        )
+    if entry is not None and ev is not None:
+        findings.extend(_statbarn_findings(entry, ev, params, notes))
+    if sb.LINKED_TABLES in (entry.checks if entry else ()):
+        notes.append("compare with other outputs from the same data for differencing")
+    report.findings = findings
+    report.notes = notes
+    report.status = worst([f.status for f in findings])
+    if report.status == FAIL and isinstance(ev, TableEvidence):
+        primary = sorted(
+            {
+                (i, j)
+                for f in findings
+                if f.status == FAIL and f.rule in checks.SUPPRESSIBLE
+                for i, j in f.positions
+            }
+        )
+        report.suppression = suggest(ev, [list(p) for p in primary], params.rounding_base)
+    return report
+
+
+def _statbarn_findings(
+    entry: sb.Statbarn, ev: TableEvidence | dict[str, Any], params: Params, notes: list[str]
+) -> list[Finding]:
+    if isinstance(ev, TableEvidence):
+        found = checks.table_findings(entry, ev, params)
+        if entry.id in ("CorrelationCoefficients", "StatisticalHypothesisTests"):
+            notes.append("degrees of freedom taken per cell from the table evidence")
+        return found
+    kind = ev.get("kind")
+    if kind == "model":
+        if sb.DOF not in entry.checks:
+            return [
+                checks.model_dof(ev, params),
+                Finding(
+                    rule="evidence",
+                    status=REVIEW,
+                    message=f"model evidence does not fit statbarn {entry.id}",
+                ),
+            ]
+        return [checks.model_dof(ev, params)]
+    if kind == "survival":
+        return checks.survival(ev, params)
+    return [
+        Finding(
+            rule="evidence",
+            status=REVIEW,
+            message=f"no automatic checks for {kind or 'this'} evidence under"
+            f" {entry.id}: a checker must judge",
+        )
+    ]
+
+
+def check_object(
+    *,
+    statbarn: str | None,
+    filename: str,
+    size: int | None,
+    table: pd.DataFrame | None,
+    evidence: dict[str, Any] | TableEvidence | None,
+    params: Params = DEFAULT,
+) -> ObjectReport:
+    """The agent's verdict on one stored object: file checks plus the SDC rules."""
+    report = check_evidence(statbarn=statbarn, table=table, evidence=evidence, params=params)
+    file_findings = checks.file_findings(filename, size, params)
+    if file_findings:
+        report.findings = file_findings + report.findings
+        report.status = worst([f.status for f in report.findings])
+    return report
+
+
+def aggregate(reports: Iterable[ObjectReport | str | dict[str, Any]]) -> str:
+    """A request's recommendation from its objects' verdicts (fail > review > pass)."""
+    statuses: list[str] = []
+    for r in reports:
+        if isinstance(r, ObjectReport):
+            statuses.append(r.status)
+        elif isinstance(r, dict):
+            statuses.append(r["status"])
+        else:
+            statuses.append(r)
+    return worst(statuses)

@@ -1,0 +1,129 @@
+"""Results that carry their evidence, and how they render in a notebook.
+
+Tables come back as ``TrevorFrame``: a ``pandas.DataFrame`` subclass whose derived objects
+(``.head()``, arithmetic, ...) are plain DataFrames, so evidence stays bound to exactly the
+table it describes. Other objects (figures, model results) are tracked by identity in a
+weak registry.
+"""
+
+from __future__ import annotations
+
+import html
+import weakref
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trevor_backend.sdc.evidence import TableEvidence
+from trevor_backend.sdc.report import ObjectReport
+
+_REGISTRY: dict[int, tuple[weakref.ref[Any], Any]] = {}
+
+
+def attach(obj: Any, evidence: TableEvidence | dict[str, Any]) -> Any:
+    if isinstance(obj, TrevorFrame):
+        obj._trevor_evidence = evidence
+        return obj
+    key = id(obj)
+
+    def _forget(_: Any, key: int = key) -> None:
+        _REGISTRY.pop(key, None)
+
+    try:
+        ref = weakref.ref(obj, _forget)
+    except TypeError:
+        # Objects that cannot be weakly referenced keep an attribute instead.
+        obj._trevor_evidence = evidence
+        return obj
+    _REGISTRY[key] = (ref, evidence)
+    return obj
+
+
+def evidence_of(obj: Any) -> TableEvidence | dict[str, Any] | None:
+    found = getattr(obj, "_trevor_evidence", None) if isinstance(obj, TrevorFrame) else None
+    if found is not None:
+        return found
+    entry = _REGISTRY.get(id(obj))
+    if entry is not None and entry[0]() is obj:
+        return entry[1]
+    return getattr(obj, "_trevor_evidence", None) if not isinstance(obj, pd.DataFrame) else None
+
+
+class TrevorFrame(pd.DataFrame):
+    """A DataFrame returned by a trevor helper, with its SDC evidence attached."""
+
+    _metadata = ["_trevor_evidence"]
+    _trevor_evidence: Any = None
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    @property
+    def trevor_evidence(self) -> Any:
+        return self._trevor_evidence
+
+    def _repr_html_(self) -> str | None:
+        from .helpers import check
+
+        try:
+            report = check(self)
+        except Exception as exc:  # the table must still render if the check breaks
+            return f"<p>SDC pre-check unavailable: {html.escape(str(exc))}</p>" + (
+                pd.DataFrame(self)._repr_html_() or ""
+            )
+        return render_table(pd.DataFrame(self), report)
+
+
+_COLOURS = {"pass": "#1a7f37", "review": "#9a6700", "fail": "#cf222e"}
+
+
+def verdict_banner(report: ObjectReport) -> str:
+    colour = _COLOURS.get(report.status, "#57606a")
+    items = "".join(
+        f"<li><b>{html.escape(f.rule)}</b>: {html.escape(f.message)}</li>" for f in report.failing
+    )
+    return (
+        f"<div class='trevor-verdict trevor-{report.status}' style='border-left:4px solid"
+        f" {colour};padding:2px 8px;margin:4px 0'><b style='color:{colour}'>SDC pre-check:"
+        f" {report.status.upper()}</b> &middot; statbarn {html.escape(str(report.statbarn))}"
+        + (f"<ul style='margin:2px 0'>{items}</ul>" if items else "")
+        + "</div>"
+    )
+
+
+def cell_marks(report: ObjectReport, shape: tuple[int, int]) -> np.ndarray:
+    """Per cell, the rules that flag it (empty string when none)."""
+    marks = np.full(shape, "", dtype=object)
+    for finding in report.failing:
+        for i, j in finding.positions:
+            if i < shape[0] and j < shape[1]:
+                marks[i, j] = (marks[i, j] + " " + finding.rule).strip()
+    return marks
+
+
+def render_table(table: pd.DataFrame, report: ObjectReport) -> str:
+    marks = cell_marks(report, table.shape)
+    fails = {f.rule for f in report.findings if f.status == "fail"}
+
+    def style(_: pd.DataFrame) -> pd.DataFrame:
+        css = np.full(table.shape, "", dtype=object)
+        for (i, j), rules in np.ndenumerate(marks):
+            if rules:
+                bad = any(r in fails for r in rules.split())
+                css[i, j] = (
+                    "background-color:#ffebe9;outline:1px solid #cf222e"
+                    if bad
+                    else "background-color:#fff8c5"
+                )
+        return pd.DataFrame(css, index=table.index, columns=table.columns)
+
+    try:
+        styler = table.style.apply(style, axis=None)
+        titles = pd.DataFrame(marks, index=table.index, columns=table.columns)
+        styler = styler.set_tooltips(titles) if marks.any() else styler
+        body = styler.to_html()
+    except Exception:  # Styler needs jinja2; fall back to the plain table
+        body = table.to_html()
+    return verdict_banner(report) + body

@@ -1,0 +1,521 @@
+"""SDC-aware analysis helpers: the usual result plus the evidence, from one pass over the data.
+
+Each helper returns what pandas / matplotlib / statsmodels return (tables as ``TrevorFrame``,
+a DataFrame) with the evidence attached; ``check`` turns it into a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trevor_backend.sdc import statbarns as sb
+from trevor_backend.sdc import suppression
+from trevor_backend.sdc.evidence import (
+    TableEvidence,
+    model_evidence,
+    survival_evidence,
+    table_evidence,
+)
+from trevor_backend.sdc.report import ObjectReport, check_evidence
+
+from .config import current_params
+from .display import TrevorFrame, attach, evidence_of, verdict_banner
+
+Labels = Sequence[Any]
+
+_AGG_NAMES = {
+    "count": "count",
+    "size": "count",
+    "sum": "sum",
+    "mean": "mean",
+    "average": "mean",
+    "median": "median",
+    "std": "std",
+    "var": "var",
+    "min": "min",
+    "max": "max",
+    "mode": "mode",
+    "amin": "min",
+    "amax": "max",
+    "nanmean": "mean",
+    "nansum": "sum",
+    "nanmedian": "median",
+    "nanstd": "std",
+    "nanmin": "min",
+    "nanmax": "max",
+}
+
+
+def _statistic(aggfunc: Any) -> str:
+    if aggfunc is None:
+        return "count"
+    if isinstance(aggfunc, str):
+        return _AGG_NAMES.get(aggfunc, aggfunc)
+    name = getattr(aggfunc, "__name__", None) or type(aggfunc).__name__
+    return _AGG_NAMES.get(name, name)
+
+
+def _mode(values: pd.Series) -> Any:
+    """The smallest modal value: deterministic, unlike ACRO's random pick among ties."""
+    modes = values.mode()
+    return modes.iloc[0] if len(modes) else np.nan
+
+
+def _pandas_aggfunc(aggfunc: Any) -> Any:
+    return _mode if aggfunc == "mode" else aggfunc
+
+
+def _keys(axis: Any, prefix: str) -> list[pd.Series]:
+    """pandas' crosstab row/column arguments as a list of named Series."""
+    if axis is None:
+        return []
+    if isinstance(axis, pd.Series):
+        items = [axis]
+    elif isinstance(axis, pd.DataFrame):
+        items = [axis[c] for c in axis.columns]
+    elif isinstance(axis, list | tuple) and axis and not np.isscalar(axis[0]):
+        items = [a if isinstance(a, pd.Series) else pd.Series(np.asarray(a)) for a in axis]
+    else:
+        items = [pd.Series(np.asarray(axis))]
+    out = []
+    for i, s in enumerate(items):
+        s = s.reset_index(drop=True) if isinstance(s, pd.Series) else pd.Series(s)
+        if s.name is None:
+            s = s.rename(f"{prefix}_{i}")
+        out.append(s)
+    return out
+
+
+def _finish(table: pd.DataFrame, evidence: TableEvidence) -> TrevorFrame:
+    frame = TrevorFrame(table)
+    frame._trevor_evidence = evidence
+    return frame
+
+
+def _structural(structural_zeros: Any) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    out = []
+    for row, col in structural_zeros or []:
+        out.append(
+            (row if isinstance(row, tuple) else (row,), col if isinstance(col, tuple) else (col,))
+        )
+    return out
+
+
+def crosstab(
+    index: Any,
+    columns: Any,
+    values: Any = None,
+    rownames: Labels | None = None,
+    colnames: Labels | None = None,
+    aggfunc: str | Callable[..., Any] | None = None,
+    margins: bool = False,
+    margins_name: str = "All",
+    dropna: bool = True,
+    normalize: bool | str = False,
+    *,
+    statbarn: str | None = None,
+    structural_zeros: Sequence[tuple[Any, Any]] | None = None,
+) -> TrevorFrame:
+    """``pandas.crosstab`` with SDC evidence.
+
+    Missing keys form their own group and empty combinations are shown (``dropna`` is
+    treated as False, as ACRO does), because leaving records out of a table or its margins
+    silently changes what the totals disclose.
+    """
+    del dropna
+    if (values is None) != (aggfunc is None):
+        raise ValueError("values and aggfunc go together: pass both or neither")
+    row_keys = _keys(index, "row")
+    col_keys = _keys(columns, "col")
+    if rownames is not None:
+        row_keys = [k.rename(n) for k, n in zip(row_keys, rownames, strict=True)]
+    if colnames is not None:
+        col_keys = [k.rename(n) for k, n in zip(col_keys, colnames, strict=True)]
+    vals = None
+    if values is not None:
+        vals = (
+            pd.Series(np.asarray(values))
+            if not isinstance(values, pd.Series)
+            else (values.reset_index(drop=True))
+        )
+    table = pd.crosstab(
+        row_keys,
+        col_keys,
+        values=vals,
+        aggfunc=_pandas_aggfunc(aggfunc),
+        margins=margins,
+        margins_name=margins_name,
+        dropna=False,
+        normalize=normalize,
+    )
+    statistic = _statistic(aggfunc)
+    numeric = None
+    if vals is not None:
+        numeric = pd.to_numeric(vals, errors="coerce").to_numpy(dtype=float)
+    evidence = table_evidence(
+        table,
+        row_keys,
+        col_keys,
+        numeric,
+        statistic=statistic,
+        top_k=current_params().top_k,
+        margins_name=margins_name,
+        statbarn=statbarn or sb.STATISTIC_STATBARN.get(statistic),
+    )
+    evidence.structural_zeros = _structural(structural_zeros)
+    if normalize:
+        evidence.extra["normalize"] = str(normalize)
+    return _finish(table, evidence)
+
+
+def pivot_table(
+    data: pd.DataFrame,
+    values: Any = None,
+    index: Any = None,
+    columns: Any = None,
+    aggfunc: str | Callable[..., Any] = "mean",
+    fill_value: Any = None,
+    margins: bool = False,
+    dropna: bool = True,
+    margins_name: str = "All",
+    observed: bool = False,
+    sort: bool = True,
+    *,
+    statbarn: str | None = None,
+    structural_zeros: Sequence[tuple[Any, Any]] | None = None,
+) -> TrevorFrame:
+    """``pandas.pivot_table`` of one values column, with SDC evidence."""
+    del dropna
+    if values is None:
+        raise ValueError("name the values column to aggregate")
+    value_name = values[0] if isinstance(values, list) else values
+    if isinstance(values, list) and len(values) != 1:
+        raise ValueError("one values column at a time")
+    index_names = index if isinstance(index, list) else [index] if index is not None else []
+    column_names = (
+        columns if isinstance(columns, list) else [columns] if columns is not None else []
+    )
+    if not index_names:
+        raise ValueError("pivot_table needs an index")
+    table = pd.pivot_table(
+        data,
+        values=values,
+        index=index_names,
+        columns=column_names or None,
+        aggfunc=_pandas_aggfunc(aggfunc),
+        fill_value=fill_value,
+        margins=margins,
+        dropna=False,
+        margins_name=margins_name,
+        observed=observed,
+        sort=sort,
+    )
+    if isinstance(table, pd.Series):
+        table = table.to_frame()
+    statistic = _statistic(aggfunc)
+    frame = data.reset_index(drop=True)
+    evidence = table_evidence(
+        table,
+        [frame[n] for n in index_names],
+        [frame[n] for n in column_names],
+        pd.to_numeric(frame[value_name], errors="coerce").to_numpy(dtype=float),
+        statistic=statistic,
+        top_k=current_params().top_k,
+        margins_name=margins_name,
+        statbarn=statbarn or sb.STATISTIC_STATBARN.get(statistic),
+    )
+    evidence.structural_zeros = _structural(structural_zeros)
+    return _finish(table, evidence)
+
+
+_DESCRIBE_STATISTICS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
+_DESCRIBE_STATBARN = {
+    "count": "Frequencies",
+    "mean": "LinearAggregations",
+    "std": "Shape",
+    "min": "Endpoints",
+    "max": "Endpoints",
+    "25%": "Position",
+    "50%": "Position",
+    "75%": "Position",
+}
+
+
+def describe(data: pd.DataFrame | pd.Series, by: Any = None) -> TrevorFrame:
+    """Summary statistics (count, mean, std, min, quartiles, max), one row per variable, or
+    per group of ``by`` for a single variable, each column checked under its own statbarn."""
+    if isinstance(data, pd.Series):
+        frame = data.to_frame(name=data.name if data.name is not None else "value")
+    else:
+        frame = data.select_dtypes("number")
+    frame = frame.reset_index(drop=True)
+    if by is not None:
+        if frame.shape[1] != 1:
+            raise ValueError("describe(by=...) takes a single variable")
+        variable = frame.columns[0]
+        keys = _keys(by if not isinstance(by, str) else data[by], "group")
+        if isinstance(by, str) and isinstance(data, pd.DataFrame):
+            frame = data[[c for c in data.select_dtypes("number").columns if c != by]]
+            frame = frame.reset_index(drop=True)
+            variable = frame.columns[0]
+        grouped = frame[variable].groupby([k for k in keys], dropna=False)
+        table = grouped.describe()
+        numeric = frame[variable].to_numpy(dtype=float)
+        evidence = table_evidence(
+            table, keys, [], numeric, statistic="describe", top_k=current_params().top_k
+        )
+    else:
+        table = frame.describe().T
+        long_keys = pd.Series(np.repeat(frame.columns.to_numpy(dtype=object), len(frame)))
+        numeric = frame.to_numpy(dtype=float).T.ravel()
+        evidence = table_evidence(
+            table,
+            [long_keys],
+            [],
+            numeric,
+            statistic="describe",
+            top_k=current_params().top_k,
+        )
+    table = table[list(_DESCRIBE_STATISTICS)]
+    evidence.extra["column_statistics"] = list(_DESCRIBE_STATISTICS)
+    evidence.extra["column_statbarns"] = [_DESCRIBE_STATBARN[s] for s in _DESCRIBE_STATISTICS]
+    return _finish(table, evidence)
+
+
+def hist(
+    data: pd.DataFrame | pd.Series | Sequence[float],
+    column: str | None = None,
+    bins: int | Sequence[float] = 10,
+    ax: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """A histogram (matplotlib Figure) whose evidence is the count in every bin.
+
+    Counts use ``numpy.histogram`` (the maximum falls in the last bin), not ACRO's
+    ``numpy.digitize``, which drops it (docs/sdc.md).
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(data, pd.DataFrame):
+        if column is None:
+            raise ValueError("name the column to plot")
+        series = data[column]
+    else:
+        series = pd.Series(np.asarray(data, dtype=float), name=column)
+    values = pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
+    counts, edges = np.histogram(values, bins=bins)
+    if ax is None:
+        fig, ax = plt.subplots()
+    else:
+        fig = ax.figure
+    ax.hist(values, bins=edges, **kwargs)
+    ax.set_xlabel(str(series.name) if series.name is not None else "value")
+    ax.set_ylabel("count")
+    labels = [
+        f"[{edges[i]:.6g}, {edges[i + 1]:.6g}{']' if i == len(counts) - 1 else ')'}"
+        for i in range(len(counts))
+    ]
+    evidence = TableEvidence(
+        statistic="histogram",
+        row_names=["bin"],
+        col_names=[],
+        rows=[(label,) for label in labels],
+        cols=[("count",)],
+        n=counts.reshape(-1, 1).astype(np.int64),
+        value=counts.reshape(-1, 1).astype(float),
+        kind="figure",
+        statbarn="Frequencies",
+        extra={
+            "bin_edges": [float(e) for e in edges],
+            "n_missing_dropped": int(series.isna().sum()),
+        },
+    )
+    attach(fig, evidence)
+    _announce(fig)
+    return fig
+
+
+def _model(kind: str, endog: Any, exog: Any, data: Any, **fit_kwargs: Any) -> Any:
+    try:
+        import statsmodels.api as sm
+        import statsmodels.formula.api as smf
+    except ImportError as exc:  # an optional extra
+        raise ImportError(
+            "trevor's models need statsmodels: pip install 'jupyter-trevor[models]'"
+        ) from exc
+    if isinstance(endog, str):
+        factory = {"ols": smf.ols, "logit": smf.logit, "probit": smf.probit}[kind]
+        model = factory(endog, data=data)
+    else:
+        cls = {"ols": sm.OLS, "logit": sm.Logit, "probit": sm.Probit}[kind]
+        model = cls(endog, exog)
+    if kind != "ols":
+        fit_kwargs.setdefault("disp", 0)
+    results = model.fit(**fit_kwargs)
+    evidence = model_evidence(
+        model=type(model).__name__,
+        nobs=float(results.nobs),
+        df_resid=float(results.df_resid),
+        df_model=float(results.df_model),
+        params=[str(p) for p in results.params.index] if hasattr(results.params, "index") else [],
+    )
+    attach(results, evidence)
+    _announce(results)
+    return results
+
+
+def ols(endog: Any, exog: Any = None, data: Any = None, **fit_kwargs: Any) -> Any:
+    """Ordinary least squares: ``ols(y, X)`` or ``ols("y ~ x1 + x2", data=df)``."""
+    return _model("ols", endog, exog, data, **fit_kwargs)
+
+
+def logit(endog: Any, exog: Any = None, data: Any = None, **fit_kwargs: Any) -> Any:
+    return _model("logit", endog, exog, data, **fit_kwargs)
+
+
+def probit(endog: Any, exog: Any = None, data: Any = None, **fit_kwargs: Any) -> Any:
+    return _model("probit", endog, exog, data, **fit_kwargs)
+
+
+def survival(time: Any, status: Any) -> TrevorFrame:
+    """Kaplan-Meier table: one row per distinct event or censoring time."""
+    t = np.asarray(time, dtype=float)
+    s = np.asarray(status, dtype=float)
+    keep = ~(np.isnan(t) | np.isnan(s))
+    t, s = t[keep], s[keep].astype(bool)
+    times, inverse = np.unique(t, return_inverse=True)
+    events = np.bincount(inverse, weights=s, minlength=len(times)).astype(np.int64)
+    exits = np.bincount(inverse, minlength=len(times)).astype(np.int64)
+    at_risk = len(t) - np.concatenate(([0], np.cumsum(exits)[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1 - events / at_risk)
+    table = pd.DataFrame(
+        {
+            "num at risk": at_risk,
+            "num events": events,
+            "num censored": exits - events,
+            "Surv prob": surv,
+        },
+        index=pd.Index(times, name="time"),
+    )
+    evidence = survival_evidence(
+        times=times.tolist(),
+        at_risk=at_risk,
+        events=events,
+        censored=exits - events,
+        nobs=len(t),
+    )
+    frame = TrevorFrame(table)
+    frame._trevor_evidence = evidence
+    return frame
+
+
+def _announce(obj: Any) -> None:
+    """Show the verdict under the cell that made a figure or a model."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    display(HTML(verdict_banner(check(obj))))
+
+
+def check(result: Any, statbarn: str | None = None, **params: Any) -> ObjectReport:
+    """The SDC pre-check of a helper's result (SPEC §9 ``trevor.check``)."""
+    evidence = evidence_of(result)
+    chosen = statbarn
+    if chosen is None:
+        from .tagging import tagged_statbarn
+
+        chosen = tagged_statbarn(result)
+    return check_with_evidence(result, evidence, chosen, current_params(**params))
+
+
+def check_with_evidence(
+    result: Any, evidence: Any, statbarn: str | None, params: Any
+) -> ObjectReport:
+    if isinstance(evidence, TableEvidence) and "column_statbarns" in evidence.extra:
+        return _check_columns(evidence, statbarn, params)
+    table = result if isinstance(result, pd.DataFrame) else None
+    return check_evidence(statbarn=statbarn, table=table, evidence=evidence, params=params)
+
+
+def _check_columns(evidence: TableEvidence, statbarn: str | None, params: Any) -> ObjectReport:
+    """describe(): each column is its own statistic with its own statbarn."""
+    from trevor_backend.sdc.checks import worst
+
+    findings = []
+    suppressions = []
+    for j, column_statbarn in enumerate(evidence.extra["column_statbarns"]):
+        sub = _column(evidence, j)
+        report = check_evidence(
+            statbarn=statbarn or column_statbarn, table=None, evidence=sub, params=params
+        )
+        for f in report.findings:
+            f.positions = [[i, j] for i, _ in f.positions]
+            f.cells = [
+                [evidence.cell_labels(i, j)[0], [evidence.extra["column_statistics"][j]]]
+                for i, _ in f.positions
+            ]
+            f.message = f"{evidence.extra['column_statistics'][j]}: {f.message}"
+            findings.append(f)
+        if report.suppression:
+            suppressions.append(report.suppression)
+    status = worst([f.status for f in findings])
+    return ObjectReport(
+        status=status,
+        statbarn=statbarn or "mixed (per column)",
+        findings=findings,
+        params=params.to_dict(),
+        notes=["each describe() column is checked under its own statbarn"],
+    )
+
+
+def _column(evidence: TableEvidence, j: int) -> TableEvidence:
+    def col(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[:, j : j + 1]
+
+    return TableEvidence(
+        statistic=evidence.extra["column_statistics"][j],
+        row_names=evidence.row_names,
+        col_names=[],
+        rows=evidence.rows,
+        cols=[evidence.cols[j]],
+        n=col(evidence.n),
+        value=col(evidence.value),
+        n_missing=col(evidence.n_missing),
+        sum=col(evidence.sum),
+        negatives=col(evidence.negatives),
+        min=col(evidence.min),
+        max=col(evidence.max),
+        largest=None if evidence.largest is None else evidence.largest[:, j : j + 1, :],
+        margin_rows=evidence.margin_rows,
+        top_k=evidence.top_k,
+        statbarn=evidence.extra["column_statbarns"][j],
+    )
+
+
+def suppress(result: pd.DataFrame, **params: Any) -> TrevorFrame:
+    """The suggested suppressed table (failing cells and their protectors blanked)."""
+    report = check(result, **params)
+    evidence = evidence_of(result)
+    if report.suppression is None or not isinstance(evidence, TableEvidence):
+        return (
+            _finish(pd.DataFrame(result), evidence)
+            if isinstance(evidence, TableEvidence)
+            else TrevorFrame(result)
+        )
+    table = suppression.apply(pd.DataFrame(result), report.suppression)
+    suppressed = TableEvidence(**{**evidence.__dict__})
+    suppressed.value = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    suppressed.extra = {
+        **evidence.extra,
+        "suppressed": report.suppression["primary"] + report.suppression["secondary"],
+    }
+    return _finish(table, suppressed)
