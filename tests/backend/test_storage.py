@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import sys
 import textwrap
@@ -195,6 +197,57 @@ async def test_concurrent_writers_never_mix(store: ObjectStore) -> None:
     assert await store.read_bytes("k") == b"A" * 4 * MiB
     await second.commit()
     assert await store.read_bytes("k") == b"B" * 4 * MiB
+
+
+async def test_cancelled_commit_leaves_whole_object_or_nothing(
+    case: Case, store: ObjectStore
+) -> None:
+    # A client disconnect cancels the handler task at an arbitrary await; try several points.
+    data = os.urandom(20 * MiB)
+    outcomes = set()
+    for ticks in (0, 1, 3, 10, 30):
+        writer = await store.open_writer(f"cancel/{ticks}")
+        for offset in range(0, len(data), 4 * MiB):
+            await writer.write(data[offset : offset + 4 * MiB])
+        task = asyncio.create_task(writer.commit())
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if writer.committed:
+            assert await store.read_bytes(f"cancel/{ticks}") == data
+        else:
+            # Cancelled before commit began (the writer is still open, the handler's cleanup
+            # aborts it) or during it (commit aborted by itself).
+            await writer.abort()
+            assert not await store.exists(f"cancel/{ticks}")
+            outcomes.add(ticks)
+        assert writer.committed or writer.aborted
+    # Background work finishing after the cancellation still cleans up behind itself.
+    for _ in range(100):
+        if await case.leftovers() == []:
+            break
+        await asyncio.sleep(0.05)
+    assert await case.leftovers() == []
+    # The cancellation really hit commits in progress, not only ones that had not started.
+    assert outcomes - {0}
+
+
+async def test_dropped_writer_becomes_sweepable(case: Case, store: ObjectStore) -> None:
+    writer = await store.open_writer("forgotten")
+    await writer.write(os.urandom(9 * MiB))
+    del writer  # a caller bug: neither commit nor abort
+    removed = 0
+    for _ in range(100):
+        gc.collect()
+        removed += await store.cleanup_temp(older_than=0)
+        if removed:
+            break
+        await asyncio.sleep(0.05)
+    assert removed == 1
+    assert await case.leftovers() == []
+    assert not await store.exists("forgotten")
 
 
 CRASH_SCRIPT = textwrap.dedent(

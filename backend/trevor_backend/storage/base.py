@@ -8,9 +8,11 @@ constant memory and a failed upload leaves nothing behind.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -76,6 +78,53 @@ def content_disposition(filename: str) -> str:
 
 def seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Background:
+    """At most one background operation per writer (a disk write or a part upload) that runs
+    while the caller produces the next batch."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self, operation: Coroutine[Any, Any, None]) -> None:
+        assert self._task is None, "wait() for the previous operation first"
+        self._task = asyncio.ensure_future(operation)
+
+    async def wait(self) -> None:
+        """Wait for the operation and raise its error. Shielded: cancelling the caller must not
+        stop an operation half-way, or an abort could release the file or upload under it."""
+        task = self._task
+        if task is None:
+            return
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._task = None
+
+    async def settle(self) -> bool:
+        """For abort: wait, ignoring the outcome. False if it is still running (the caller was
+        cancelled while waiting); use :meth:`when_done` then."""
+        task = self._task
+        if task is None:
+            return True
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(task)
+        if not task.done():
+            return False
+        self._task = None
+        return True
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        assert self._task is not None
+
+        def done(task: asyncio.Future[None]) -> None:
+            if not task.cancelled():
+                task.exception()  # consumed here: the abort that follows is the outcome
+            callback()
+
+        self._task.add_done_callback(done)
 
 
 class ObjectWriter(abc.ABC):

@@ -15,12 +15,14 @@ import os
 import stat
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from traitlets import Bool, Int, TraitError, Unicode, validate
 
 from .base import (
+    Background,
     ObjectNotFound,
     ObjectStore,
     ObjectWriter,
@@ -62,33 +64,37 @@ class LocalWriter(ObjectWriter):
         self._path = path
         self._batch: list[bytes] = []
         self._batched = 0
-        self._in_flight: asyncio.Future[None] | None = None
+        self._background = Background()
+        # A writer dropped without commit or abort must not leak its descriptor.
+        self._finalizer = weakref.finalize(self, os.close, fd)
 
     async def _write(self, data: bytes) -> None:
         self._batch.append(data)
         self._batched += len(data)
         if self._batched >= self._store.buffer_size:
-            await self._flush()
-
-    async def _wait_in_flight(self) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
-            await in_flight
+            try:
+                await self._flush()
+            except OSError as exc:
+                raise StorageError(f"cannot write {self.key!r}: {exc}") from exc
 
     async def _flush(self) -> None:
         # Waiting for the previous batch first bounds memory to two batches (backpressure).
-        await self._wait_in_flight()
+        await self._background.wait()
         if not self._batch:
             return
         data = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
         self._batch = []
         self._batched = 0
-        self._in_flight = asyncio.ensure_future(asyncio.to_thread(_write_all, self._fd, data))
+        # A bound method, so the running write keeps the writer (and its fd) alive.
+        self._background.start(asyncio.to_thread(self._write_batch, data))
+
+    def _write_batch(self, data: bytes) -> None:
+        _write_all(self._fd, data)
 
     async def _commit(self) -> None:
-        await self._flush()
-        await self._wait_in_flight()
         try:
+            await self._flush()
+            await self._background.wait()
             await asyncio.to_thread(self._finish)
         except OSError as exc:
             raise StorageError(f"cannot store {self.key!r}: {exc}") from exc
@@ -96,25 +102,28 @@ class LocalWriter(ObjectWriter):
     def _finish(self) -> None:
         if self._store.fsync:
             os.fsync(self._fd)
-        fd, self._fd = self._fd, -1
-        os.close(fd)
+        self._close()
         self._store._install(self.temp_path, self._path)
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            self._fd = -1
+            self._finalizer()
 
     async def _abort(self) -> None:
         self._batch = []
-        # The worker thread may still be writing to the fd; closing it under the thread would
-        # let the number be reused by another file and receive our bytes.
-        with contextlib.suppress(BaseException):
-            await self._wait_in_flight()
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
-            os.close(fd)
-        try:
+        # A worker thread may still be writing to the fd; closing it under the thread would let
+        # the number be reused by another file and receive our bytes.
+        if await self._background.settle():
+            self._release()
+        else:
+            self._background.when_done(self._release)
+
+    def _release(self) -> None:
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)
-        except FileNotFoundError:
-            pass
-        finally:
-            self._store._active_temp.discard(self.temp_path)
+        self._store._active_temp.pop(self.temp_path, None)
 
 
 class LocalStore(ObjectStore):
@@ -156,7 +165,10 @@ class LocalStore(ObjectStore):
             raise TraitError("LocalStore.root must be set")
         self.temp_root = os.path.join(self.root, TEMP_DIR)
         # Temp files of writers still open in this process; cleanup_temp never touches them.
-        self._active_temp: set[str] = set()
+        # Weak, so a writer dropped without commit or abort becomes sweepable.
+        self._active_temp: weakref.WeakValueDictionary[str, LocalWriter] = (
+            weakref.WeakValueDictionary()
+        )
 
     def __repr__(self) -> str:
         return f"LocalStore(root={self.root!r})"
@@ -206,7 +218,7 @@ class LocalStore(ObjectStore):
                 "local store, so it cannot also be an object"
             )
         os.replace(temp_path, path)
-        self._active_temp.discard(temp_path)
+        self._active_temp.pop(temp_path, None)
         if self.fsync:
             _fsync_dir(parent)
 
@@ -225,8 +237,9 @@ class LocalStore(ObjectStore):
             fd, temp_path = await asyncio.to_thread(create)
         except OSError as exc:
             raise StorageError(f"cannot start writing {key!r}: {exc}") from exc
-        self._active_temp.add(temp_path)
-        return LocalWriter(self, key, fd, temp_path, path)
+        writer = LocalWriter(self, key, fd, temp_path, path)
+        self._active_temp[temp_path] = writer
+        return writer
 
     async def move(self, src: str, dst: str) -> None:
         src_path, dst_path = self._path(src), self._path(dst)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, validate
 
 from .base import (
+    Background,
     ObjectNotFound,
     ObjectStore,
     ObjectWriter,
@@ -67,7 +69,7 @@ class S3Writer(ObjectWriter):
         self._batched = 0
         self.upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
-        self._in_flight: asyncio.Future[None] | None = None
+        self._background = Background()
 
     @property
     def part_count(self) -> int:
@@ -91,13 +93,8 @@ class S3Writer(ObjectWriter):
         self._batched = 0
         return data
 
-    async def _wait_in_flight(self) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
-            await in_flight
-
     async def _send_part(self) -> None:
-        await self._wait_in_flight()
+        await self._background.wait()
         if len(self._parts) >= MAX_PARTS:
             raise StorageError(f"{self.key!r} exceeds the S3 limit of {MAX_PARTS} parts")
         client = await self._store._get_client()
@@ -108,7 +105,7 @@ class S3Writer(ObjectWriter):
                     Bucket=store.bucket, Key=self.s3_key
                 )
             self.upload_id = response["UploadId"]
-            store._active_uploads.add(self.upload_id)
+            store._active_uploads[self.upload_id] = self
         number = len(self._parts) + 1
         part: dict[str, Any] = {"PartNumber": number}
         self._parts.append(part)
@@ -125,7 +122,7 @@ class S3Writer(ObjectWriter):
                 )
             part["ETag"] = response["ETag"]
 
-        self._in_flight = asyncio.ensure_future(upload())
+        self._background.start(upload())
 
     async def _commit(self) -> None:
         client = await self._store._get_client()
@@ -138,7 +135,7 @@ class S3Writer(ObjectWriter):
             return
         if self._batch:
             await self._send_part()
-        await self._wait_in_flight()
+        await self._background.wait()
         with store._errors(self.key):
             await client.complete_multipart_upload(
                 Bucket=store.bucket,
@@ -146,16 +143,17 @@ class S3Writer(ObjectWriter):
                 UploadId=self.upload_id,
                 MultipartUpload={"Parts": self._parts},
             )
-        store._active_uploads.discard(self.upload_id)
+        store._active_uploads.pop(self.upload_id, None)
 
     async def _abort(self) -> None:
         self._batch = []
-        with contextlib.suppress(BaseException):
-            await self._wait_in_flight()
+        # A part still uploading after this (we were cancelled meanwhile) may survive the
+        # abort; cleanup_temp and the lifecycle rule are the backstop for that rare case.
+        await self._background.settle()
         if self.upload_id is None:
             return
         store = self._store
-        store._active_uploads.discard(self.upload_id)
+        store._active_uploads.pop(self.upload_id, None)
         try:
             client = await store._get_client()
             await client.abort_multipart_upload(
@@ -299,7 +297,10 @@ class S3Store(ObjectStore):
         self._signer: Any = None
         self._client_lock = asyncio.Lock()
         # Multipart uploads still being written by this process; cleanup_temp skips them.
-        self._active_uploads: set[str] = set()
+        # Weak, so an upload whose writer was dropped without commit or abort becomes sweepable.
+        self._active_uploads: weakref.WeakValueDictionary[str, S3Writer] = (
+            weakref.WeakValueDictionary()
+        )
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "aws"
