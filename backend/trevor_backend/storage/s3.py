@@ -100,7 +100,7 @@ class S3Writer(ObjectWriter):
         client = await self._store._get_client()
         store = self._store
         if self.upload_id is None:
-            with store._errors(self.key):
+            with store._errors():
                 response = await client.create_multipart_upload(
                     Bucket=store.bucket, Key=self.s3_key
                 )
@@ -112,7 +112,7 @@ class S3Writer(ObjectWriter):
         data = self._take_batch()
 
         async def upload() -> None:
-            with store._errors(self.key):
+            with store._errors():
                 response = await client.upload_part(
                     Bucket=store.bucket,
                     Key=self.s3_key,
@@ -128,7 +128,7 @@ class S3Writer(ObjectWriter):
         client = await self._store._get_client()
         store = self._store
         if self.upload_id is None:
-            with store._errors(self.key):
+            with store._errors():
                 await client.put_object(
                     Bucket=store.bucket, Key=self.s3_key, Body=self._take_batch()
                 )
@@ -136,7 +136,7 @@ class S3Writer(ObjectWriter):
         if self._batch:
             await self._send_part()
         await self._background.wait()
-        with store._errors(self.key):
+        with store._errors():
             await client.complete_multipart_upload(
                 Bucket=store.bucket,
                 Key=self.s3_key,
