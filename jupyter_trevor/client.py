@@ -334,13 +334,27 @@ class BackendClient:
             digest.update(chunk)
             out.write(chunk)
 
-        await self.fetch_url(
-            "GET",
-            url,
-            headers={"Accept": "*/*"},
-            streaming_callback=on_chunk,
-            request_timeout=max(self.request_timeout, 600.0),
-        )
+        try:
+            await self.fetch_url(
+                "GET",
+                url,
+                headers={"Accept": "*/*"},
+                streaming_callback=on_chunk,
+                request_timeout=max(self.request_timeout, 600.0),
+            )
+        except BackendUnreachable:
+            if max_bytes is not None and written > max_bytes:
+                # Tornado reports the aborted stream as a connection error; say what happened.
+                raise TrevorClientError(
+                    502,
+                    problem(
+                        502,
+                        "too-large",
+                        "Download too large",
+                        f"{url} sent more than the announced {max_bytes} bytes",
+                    ),
+                ) from None
+            raise
         return digest.hexdigest()
 
 
@@ -408,16 +422,20 @@ async def upload_output(
             f"The backend stored {output.filename} with sha256 {obj.get('sha256')!r}, "
             f"but the workspace file has {local_sha}."
         )
+    bound = output.evidence.get("sha256") if isinstance(output.evidence, dict) else None
+    if bound and bound != local_sha:
+        raise IntegrityError(
+            f"The SDC evidence of {output.filename} was computed for sha256 {bound}, "
+            f"but the workspace file now has {local_sha}; tag the output again."
+        )
     base = f"requests/{quote(request_id, safe='')}/objects/{quote(oid, safe='')}"
+    # The backend binds evidence to the object's sha256 and refuses a mismatch (SPEC §5).
     await client.request(
         "POST",
         f"{base}/evidence",
         json_body={
-            "sha256": local_sha,
-            "evidence": output.evidence,
-            "provenance": output.provenance,
-            "verdict": output.verdict,
-            "output_id": output.output_id,
+            "evidence": {**(output.evidence or {}), "sha256": local_sha},
+            "provenance": {**(output.provenance or {}), "workspace_output_id": output.output_id},
         },
     )
     metadata = {k: output.metadata.get(k) for k in METADATA_FIELDS if k in output.metadata}

@@ -1,47 +1,28 @@
 """The workspace manifest as the server extension sees it: ``.trevor/outputs/<id>/``.
 
-Each tagged output is a folder holding the object file and ``metadata.json`` (researcher
-metadata, provenance, SDC evidence, pre-check verdict). The kernel API writes these folders when
-a researcher calls ``trevor.tag(...)``; this module lists and reads them for the panel and the
-upload, and writes one for the notebook action "Add output to airlock", which tags an output the
-kernel API did not produce (a PNG figure, an HTML table, plain text).
-
-When ``jupyter_trevor.workspace`` (the kernel side's manifest module) provides ``write_output``
-it writes the folder, so there is one writer of the format; the local writer below follows the
-same layout and is the fallback. Reading is tolerant of both layouts of the researcher metadata
-(top level or under ``metadata``).
+The manifest format belongs to :mod:`jupyter_trevor.workspace` (the kernel side writes it when
+a researcher calls ``trevor.tag(...)``); this module only uses its reader and writer, so there is
+one implementation of the format. It lists and reads outputs for the panel and the upload, and
+tags outputs the kernel API did not produce: the notebook action "Add output to airlock" posts a
+cell output, which becomes a PNG (figures), a CSV (an HTML table, via ``pandas.read_html``) or a
+text file.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import io
-import json
 import os
-import re
-import shutil
 import tempfile
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import workspace as ws
 from .client import METADATA_FIELDS, LocalOutput, TrevorClientError, problem
 
-OUTPUTS_DIR = Path(".trevor") / "outputs"
-METADATA_FILE = "metadata.json"
-_OUTPUT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_TEXT_CHARS = 5_000_000
-
-
-def _workspace_module() -> Any:
-    try:
-        from . import workspace
-    except ImportError:
-        return None
-    return workspace
 
 
 def _bad_request(detail: str, pointer: str | None = None) -> TrevorClientError:
@@ -72,41 +53,26 @@ def _flatten(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: (nested.get(k) if k in nested else meta.get(k)) for k in METADATA_FIELDS}
 
 
-def _object_file(folder: Path, meta: dict[str, Any]) -> Path | None:
-    name = meta.get("filename") or meta.get("file")
-    if isinstance(name, str) and name and "/" not in name and name != METADATA_FILE:
-        candidate = folder / name
-        if candidate.is_file():
-            return candidate
-    files = [p for p in folder.iterdir() if p.is_file() and p.name != METADATA_FILE]
-    return files[0] if len(files) == 1 else None
+def _verdict(meta: dict[str, Any]) -> Any:
+    # The kernel stores its pre-check as "report" ({status, findings}); accept "verdict" too.
+    return meta.get("report") or meta.get("verdict")
 
 
-def _read_local(folder: Path) -> dict[str, Any] | None:
-    try:
-        meta = json.loads((folder / METADATA_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict):
-        return None
-    file = _object_file(folder, meta)
-    if file is None:
-        return None
-    return {"_folder": folder, "_file": file, **meta}
-
-
-def _summary(output_id: str, meta: dict[str, Any], file: Path) -> dict[str, Any]:
+def _summary(meta: dict[str, Any]) -> dict[str, Any]:
     provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
+    evidence = meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {}
     return {
-        "id": output_id,
-        "filename": file.name,
+        "id": meta.get("id"),
+        "version": meta.get("version"),
+        "filename": meta.get("filename"),
         "media_type": meta.get("media_type"),
-        "size": file.stat().st_size,
+        "size": meta.get("size"),
         "sha256": meta.get("sha256"),
         "created_at": meta.get("created_at"),
-        "verdict": meta.get("verdict"),
-        "has_evidence": bool(meta.get("evidence")),
-        "source": meta.get("source") or ("kernel" if meta.get("evidence") else None),
+        "verdict": _verdict(meta),
+        # The writer binds evidence to the file's sha256; anything beyond that is SDC evidence.
+        "has_evidence": any(k != "sha256" for k in evidence),
+        "source": meta.get("source") or "kernel",
         "provenance": {
             k: provenance.get(k)
             for k in ("notebook_path", "cell_id", "execution_count")
@@ -118,40 +84,29 @@ def _summary(output_id: str, meta: dict[str, Any], file: Path) -> dict[str, Any]
 
 def list_workspace_outputs(workspace: Path) -> list[dict[str, Any]]:
     """Summaries of every tagged output, newest first."""
-    base = workspace / OUTPUTS_DIR
-    if not base.is_dir():
-        return []
-    items: list[dict[str, Any]] = []
-    for folder in base.iterdir():
-        if folder.name.startswith(".") or not folder.is_dir() or folder.is_symlink():
-            continue
-        meta = _read_local(folder)
-        if meta is None:
-            continue
-        items.append(_summary(folder.name, meta, meta["_file"]))
-    items.sort(key=lambda i: str(i.get("created_at") or ""), reverse=True)
-    return items
+    return [_summary(m) for m in ws.list_outputs(workspace) if m.get("id") and m.get("filename")]
 
 
 def local_output(workspace: Path, output_id: str) -> LocalOutput:
-    """One tagged output, ready for :func:`jupyter_trevor.client.upload_output`."""
-    if not _OUTPUT_ID.match(output_id):
+    """One tagged output (current version), ready for ``client.upload_output``."""
+    if not ws.valid_output_id(output_id):
         raise _not_found(output_id)
-    folder = workspace / OUTPUTS_DIR / output_id
-    if folder.is_symlink() or not folder.is_dir():
+    try:
+        meta = ws.read_output(workspace, output_id)
+        file = ws.object_path(workspace, output_id)
+    except (KeyError, ValueError) as exc:
+        raise _not_found(output_id) from exc
+    if not file.is_file() or file.is_symlink():
         raise _not_found(output_id)
-    meta = _read_local(folder)
-    if meta is None:
-        raise _not_found(output_id)
-    file: Path = meta["_file"]
+    evidence = meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {}
     return LocalOutput(
         output_id=output_id,
         file=file,
         filename=file.name,
         metadata={k: v for k, v in _flatten(meta).items() if v is not None},
-        evidence=meta.get("evidence") or {},
+        evidence=evidence,
         provenance=meta.get("provenance") or {},
-        verdict=meta.get("verdict"),
+        verdict=_verdict(meta),
     )
 
 
@@ -229,11 +184,6 @@ def convert_output(output: dict[str, Any], prefer: str | None = None) -> tuple[b
     raise _bad_request("This output has no image, HTML table or text form to add", "/output/data")
 
 
-def _slug(title: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()
-    return slug[:60] or "output"
-
-
 NO_EVIDENCE_VERDICT = {
     "status": "review",
     "findings": [
@@ -265,68 +215,26 @@ def tag_cell_output(workspace: Path, body: dict[str, Any]) -> dict[str, Any]:
         raise _bad_request("'provenance' must be an object", "/provenance")
 
     content, ext, media_type = convert_output(output, body.get("mime"))
-    filename = f"{_slug(title)}.{ext}"
-    clean_meta = {k: metadata.get(k) or "" for k in METADATA_FIELDS}
-    clean_meta["title"] = title.strip()
-
-    ws = _workspace_module()
-    writer = getattr(ws, "write_output", None) if ws is not None else None
-    if writer is not None:
-        # One writer of the manifest format: the kernel side's.
-        record = writer(
-            workspace,
-            content=content,
-            filename=filename,
-            media_type=media_type,
-            metadata=clean_meta,
-            provenance={**provenance, "source": "notebook-output"},
-            evidence={},
-            verdict=NO_EVIDENCE_VERDICT,
-        )
-        output_id = record["id"] if isinstance(record, dict) else str(record)
-    else:
-        output_id = _write_local(workspace, content, filename, media_type, clean_meta, provenance)
-    meta = _read_local(workspace / OUTPUTS_DIR / output_id)
-    if meta is None:  # pragma: no cover - we just wrote it
-        raise TrevorClientError(500, problem(500, "internal", "Internal error", "write failed"))
-    return _summary(output_id, meta, meta["_file"])
-
-
-def _write_local(
-    workspace: Path,
-    content: bytes,
-    filename: str,
-    media_type: str,
-    metadata: dict[str, Any],
-    provenance: dict[str, Any],
-) -> str:
-    """Write one output folder atomically: build it under a temporary name, then rename."""
-    base = workspace / OUTPUTS_DIR
-    base.mkdir(parents=True, exist_ok=True)
-    output_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    title = title.strip()
+    output_id = f"{ws.slugify(title)[:40]}-{uuid.uuid4().hex[:8]}"
+    record: dict[str, Any] = {k: (metadata.get(k) or "") for k in METADATA_FIELDS}
+    record.update(
+        title=title,
+        filename=f"{ws.slugify(title)}.{ext}",
+        media_type=media_type,
+        source="notebook-output",
+        provenance=provenance,
+        evidence=None,
+        report=NO_EVIDENCE_VERDICT,
+    )
+    tmp_dir = workspace / ".trevor" / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="tag-", suffix=f".{ext}")
     try:
-        (tmp / filename).write_bytes(content)
-        meta = {
-            "id": output_id,
-            "filename": filename,
-            "media_type": media_type,
-            "size": len(content),
-            "sha256": hashlib.sha256(content).hexdigest(),
-            "created_at": datetime.now(UTC).isoformat(),
-            "source": "notebook-output",
-            **metadata,
-            "provenance": provenance,
-            "evidence": {},
-            "verdict": NO_EVIDENCE_VERDICT,
-        }
-        with (tmp / METADATA_FILE).open("w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, base / output_id)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
-    return output_id
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        written = ws.write_output(workspace, output_id, tmp_name, record)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    return _summary(written)
