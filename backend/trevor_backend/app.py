@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, Type, Unicode, default, validate
 from traitlets.config import Application
 
 from . import db
@@ -85,12 +85,6 @@ class TrevorBackend(Application):
     )
     required_reviews = Int(2, config=True, help="Independent human reviews per revision.")
     sdc_params = Dict(config=True, help="Deployment-wide SDC parameters (SPEC §9 names).")
-    blocked_extensions = List(
-        Unicode(),
-        [".exe", ".dll", ".so", ".sh", ".bat"],
-        config=True,
-        help="File extensions refused by the file-level checks.",
-    )
     rate_limit = Float(50.0, config=True, help="Sustained requests per second per caller; 0 off.")
     rate_burst = Int(200, config=True, help="Burst size for rate limiting.")
     log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
@@ -158,7 +152,6 @@ class TrevorBackend(Application):
             max_upload_size=self.max_upload_size,
             required_reviews=self.required_reviews,
             sdc_params=dict(self.sdc_params),
-            blocked_extensions=tuple(self.blocked_extensions),
             secret_key=self.secret_key.encode(),
             public_url=self.public_url.rstrip("/"),
         )

@@ -17,7 +17,6 @@ class Settings:
     max_upload_size: int = 5 * 1024**3
     required_reviews: int = 2
     sdc_params: dict[str, Any] = field(default_factory=dict)
-    blocked_extensions: tuple[str, ...] = ()
     preview_max_bytes: int = 20 * 1024**2
     secret_key: bytes = b""
     public_url: str = "http://127.0.0.1:8585"
