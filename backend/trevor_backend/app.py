@@ -101,7 +101,7 @@ class TrevorBackend(Application):
 
     @default("storage_url")
     def _storage_url_default(self) -> str:
-        return os.environ.get("TREVOR_STORAGE_URL") or f"file://{Path(self.data_dir) / 'objects'}"
+        return os.environ.get("TREVOR_STORAGE_URL") or (Path(self.data_dir) / "objects").as_uri()
 
     @default("port")
     def _port_default(self) -> int:
