@@ -10,13 +10,16 @@ from tests.fixtures.backend import Client, LiveBackend
 PROBLEM = "application/problem+json"
 
 
-async def test_researcher_journey_with_large_upload(clients: dict[str | None, Client]) -> None:
+async def researcher_journey(
+    clients: dict[str | None, Client], size: int = 50 * 1024 * 1024
+) -> str:
+    """Token, create, upload (sha256 checked), metadata, submit; then 409, 401 and 404."""
     alice = clients["alice"]
     req = await alice.create_request(title="Admissions by region")
     assert req["status"] == "DRAFT" and req["created_by"] == "alice"
     rid = req["id"]
 
-    data = os.urandom(50 * 1024 * 1024)
+    data = os.urandom(size)
     digest = hashlib.sha256(data).hexdigest()
     up = await alice.upload(rid, data, "big.parquet")
     assert up.status == 201, up.body
@@ -60,6 +63,11 @@ async def test_researcher_journey_with_large_upload(clients: dict[str | None, Cl
         "object.viewed",
         "request.submitted",
     ]
+    return rid
+
+
+async def test_researcher_journey_with_large_upload(clients: dict[str | None, Client]) -> None:
+    await researcher_journey(clients)
 
 
 async def test_checker_sees_submitted_not_draft(clients: dict[str | None, Client]) -> None:
