@@ -16,6 +16,7 @@ from trevor_backend.sdc import statbarns as sb
 from trevor_backend.sdc import suppression
 from trevor_backend.sdc.evidence import (
     TableEvidence,
+    crosstab_with_evidence,
     model_evidence,
     survival_evidence,
     table_evidence,
@@ -142,30 +143,41 @@ def crosstab(
             if not isinstance(values, pd.Series)
             else (values.reset_index(drop=True))
         )
-    table = pd.crosstab(
-        row_keys,
-        col_keys,
-        values=vals,
-        aggfunc=_pandas_aggfunc(aggfunc),
-        margins=margins,
-        margins_name=margins_name,
-        dropna=False,
-        normalize=normalize,
-    )
     statistic = _statistic(aggfunc)
     numeric = None
     if vals is not None:
         numeric = pd.to_numeric(vals, errors="coerce").to_numpy(dtype=float)
-    evidence = table_evidence(
-        table,
-        row_keys,
-        col_keys,
-        numeric,
-        statistic=statistic,
-        top_k=current_params().top_k,
-        margins_name=margins_name,
-        statbarn=statbarn or sb.STATISTIC_STATBARN.get(statistic),
-    )
+    top_k = current_params().top_k
+    chosen = statbarn or sb.STATISTIC_STATBARN.get(statistic)
+    built = None
+    if not margins and not normalize and (aggfunc is None or aggfunc == "mean"):
+        # Frequencies and means come out of the evidence pass itself (one pass, not two).
+        built = crosstab_with_evidence(
+            row_keys, col_keys, numeric, statistic=statistic, top_k=top_k, statbarn=chosen
+        )
+    if built is not None:
+        table, evidence = built
+    else:
+        table = pd.crosstab(
+            row_keys,
+            col_keys,
+            values=vals,
+            aggfunc=_pandas_aggfunc(aggfunc),
+            margins=margins,
+            margins_name=margins_name,
+            dropna=False,
+            normalize=normalize,
+        )
+        evidence = table_evidence(
+            table,
+            row_keys,
+            col_keys,
+            numeric,
+            statistic=statistic,
+            top_k=top_k,
+            margins_name=margins_name,
+            statbarn=chosen,
+        )
     evidence.structural_zeros = _structural(structural_zeros)
     if normalize:
         evidence.extra["normalize"] = str(normalize)

@@ -244,16 +244,21 @@ class _Grid:
     min: np.ndarray | None = None
     max: np.ndarray | None = None
     largest: np.ndarray | None = None  # (R, C, K)
+    row_uniques: list[Any] = dataclasses.field(default_factory=list)
+    col_uniques: list[Any] = dataclasses.field(default_factory=list)
 
 
-def _factorize(keys: Sequence[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _factorize(keys: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
+    """Codes per key; uniques sorted as pandas sorts group labels (missing last)."""
     codes, uniques = [], []
     for key in keys:
-        c, u = pd.factorize(
-            pd.Series(key) if not isinstance(key, pd.Series) else key, use_na_sentinel=False
-        )
+        series = key if isinstance(key, pd.Series) else pd.Series(key)
+        try:
+            c, u = pd.factorize(series, sort=True, use_na_sentinel=False)
+        except TypeError:  # labels of mixed types cannot be sorted: keep first-seen order
+            c, u = pd.factorize(series, use_na_sentinel=False)
         codes.append(np.asarray(c, dtype=np.int64))
-        uniques.append(np.asarray(u, dtype=object) if not isinstance(u, pd.Index) else u)
+        uniques.append(u)
     return codes, uniques
 
 
@@ -265,6 +270,41 @@ def _combined(codes: list[np.ndarray], sizes: list[int], nrows: int) -> np.ndarr
         out *= size
         out += c
     return out
+
+
+def _top_k(code: np.ndarray, v: np.ndarray, ncells: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest values of every cell (NaN-padded, descending) and each cell's minimum.
+
+    Sorting every record is the expensive part, so first find candidates: split the records
+    into k interleaved chunks and take each chunk's maximum per cell. Those are k distinct
+    records of the cell, so the cell's k-th largest value is at least their minimum, and
+    only records reaching that bound need sorting (when a chunk misses the cell, all of the
+    cell's records stay candidates).
+    """
+    if len(v) > 64 * k * max(ncells, 1) ** 0.5:
+        chunk_max = np.full((k, ncells), -np.inf)
+        for c in range(k):
+            np.maximum.at(chunk_max[c], code[c::k], v[c::k])
+        bound = chunk_max.min(axis=0)
+        keep = np.flatnonzero(v >= bound[code])
+        cand_code, cand_v = code[keep], v[keep]
+    else:
+        cand_code, cand_v = code, v
+    order = np.lexsort((-cand_v, cand_code))
+    ordered = cand_v[order]
+    counts = np.bincount(cand_code, minlength=ncells)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    ks = np.arange(k)
+    present = ks[None, :] < counts[:, None]
+    if len(ordered):
+        take = np.minimum(starts[:, None] + ks[None, :], len(ordered) - 1)
+        largest = np.where(present, ordered[take], np.nan)
+    else:
+        largest = np.full((ncells, k), np.nan)
+    minimum = np.full(ncells, np.inf)
+    np.minimum.at(minimum, code, v)
+    minimum[~np.isfinite(minimum)] = np.nan
+    return largest, minimum
 
 
 def _grid(
@@ -291,6 +331,8 @@ def _grid(
         row_index=_index(runiq, row_names),
         col_index=_index(cuniq, col_names),
         n=n.reshape(nr, nc),
+        row_uniques=runiq,
+        col_uniques=cuniq,
     )
     if values is None:
         return grid
@@ -298,40 +340,18 @@ def _grid(
     if v.shape[0] != nrecords:
         raise ValueError("values and keys have different lengths")
     missing = np.isnan(v)
-    any_missing = bool(missing.any())
-    if any_missing:
+    if missing.any():
         grid.n_missing = np.bincount(code[missing], minlength=ncells).reshape(nr, nc)
-        valid = ~missing
-        code = code[valid]
-        v = v[valid]
+        code = code[~missing]
+        v = v[~missing]
     else:
         grid.n_missing = np.zeros((nr, nc), dtype=np.int64)
-    counts = np.bincount(code, minlength=ncells)
     grid.sum = np.bincount(code, weights=v, minlength=ncells).reshape(nr, nc)
     grid.negatives = np.bincount(code[v < 0], minlength=ncells).reshape(nr, nc)
-    # One sort gives every cell's values in descending order: sort the values, then a
-    # stable sort of the cell codes (a radix sort when they fit in 16 bits) groups them.
-    order = np.argsort(-v, kind="quicksort")
-    sorted_codes = code[order]
-    if ncells <= np.iinfo(np.uint16).max:
-        sorted_codes = sorted_codes.astype(np.uint16)
-    regroup = np.argsort(sorted_codes, kind="stable")
-    ordered = v[order[regroup]]
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    k = np.arange(top_k)
-    take = starts[:, None] + k[None, :]
-    present = k[None, :] < counts[:, None]
-    safe = np.minimum(take, max(len(ordered) - 1, 0))
-    largest = np.where(present, ordered[safe] if len(ordered) else np.nan, np.nan)
+    largest, minimum = _top_k(code, v, ncells, top_k)
     grid.largest = largest.reshape(nr, nc, top_k)
-    has = counts > 0
-    last = np.minimum(starts + counts - 1, max(len(ordered) - 1, 0))
-    grid.max = np.where(
-        has,
-        ordered[np.minimum(starts, max(len(ordered) - 1, 0))] if len(ordered) else np.nan,
-        np.nan,
-    ).reshape(nr, nc)
-    grid.min = np.where(has, ordered[last] if len(ordered) else np.nan, np.nan).reshape(nr, nc)
+    grid.max = largest[:, 0].reshape(nr, nc)
+    grid.min = minimum.reshape(nr, nc)
     return grid
 
 
@@ -419,19 +439,54 @@ def table_evidence(
     as in ``pandas.crosstab(..., dropna=False)``; margins are aggregated over every record
     of the line, whatever the table shows.
     """
+    row_names, col_names = _names(row_keys, col_keys, row_names, col_names)
+    grid = _grid(row_keys, col_keys, values, top_k, row_names, col_names)
+    return _align(
+        table,
+        grid,
+        len(col_keys),
+        values is not None,
+        statistic=statistic,
+        top_k=top_k,
+        margins_name=margins_name,
+        statbarn=statbarn,
+    )
+
+
+def _names(
+    row_keys: Sequence[Any],
+    col_keys: Sequence[Any],
+    row_names: list[Any] | None,
+    col_names: list[Any] | None,
+) -> tuple[list[Any], list[Any]]:
     if not row_keys and not col_keys:
         raise ValueError("a table needs at least one key")
-    row_names = (
+    rows = (
         list(row_names) if row_names is not None else [getattr(k, "name", None) for k in row_keys]
     )
-    col_names = (
+    cols = (
         list(col_names) if col_names is not None else [getattr(k, "name", None) for k in col_keys]
     )
-    grid = _grid(row_keys, col_keys, values, top_k, row_names, col_names)
+    return rows, cols
 
+
+def _align(
+    table: pd.DataFrame,
+    grid: _Grid,
+    nck: int,
+    has_values: bool,
+    *,
+    statistic: str,
+    top_k: int,
+    margins_name: Any,
+    statbarn: str | None,
+) -> TableEvidence:
+    """Evidence cells in the table's own order, margins aggregated from the grid."""
+    values = True if has_values else None
+    row_names = list(grid.row_index.names) if grid.row_uniques else []
+    col_names = list(grid.col_index.names) if grid.col_uniques else []
     rows = [_as_tuple(r) for r in table.index]
     cols_full = [_as_tuple(c) for c in table.columns]
-    nck = len(col_keys)
     cols_match = [c[len(c) - nck :] if nck else () for c in cols_full]
     margin_rows = [i for i, r in enumerate(rows) if _is_margin(r, margins_name)]
     margin_cols = [j for j, c in enumerate(cols_match) if nck and _is_margin(c, margins_name)]
@@ -509,9 +564,73 @@ def table_evidence(
 
 def _table_values(table: pd.DataFrame) -> np.ndarray | None:
     try:
-        return table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        return table.to_numpy(dtype=float)
     except (TypeError, ValueError):
+        try:
+            return table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            return None
+
+
+_FAST_STATISTICS = ("count", "mean")
+
+
+def crosstab_with_evidence(
+    row_keys: Sequence[Any],
+    col_keys: Sequence[Any],
+    values: Any,
+    *,
+    statistic: str,
+    top_k: int = 5,
+    row_names: list[Any] | None = None,
+    col_names: list[Any] | None = None,
+    statbarn: str | None = None,
+) -> tuple[pd.DataFrame, TableEvidence] | None:
+    """A frequency or mean crosstab built from the same grouped pass as its evidence.
+
+    Returns None when pandas must build the table (other statistics, categorical keys,
+    missing keys, labels that do not sort): the result is then identical to
+    ``pandas.crosstab(..., dropna=False)`` but costs one pass over the data, not two.
+    """
+    if statistic not in _FAST_STATISTICS or (statistic == "count") != (values is None):
         return None
+    if not row_keys or not col_keys:
+        return None
+    for key in (*row_keys, *col_keys):
+        if isinstance(getattr(key, "dtype", None), pd.CategoricalDtype):
+            return None
+    row_names, col_names = _names(row_keys, col_keys, row_names, col_names)
+    grid = _grid(row_keys, col_keys, values, top_k, row_names, col_names)
+    for uniques in (*grid.row_uniques, *grid.col_uniques):
+        u = pd.Index(uniques)
+        if u.hasnans or not (u.is_monotonic_increasing and u.is_unique):
+            return None
+    index = _label_index(grid.row_uniques, row_names)
+    columns = _label_index(grid.col_uniques, col_names)
+    if values is None:
+        data = grid.n
+    else:
+        counts = grid.n - grid.n_missing
+        with np.errstate(divide="ignore", invalid="ignore"):
+            data = np.where(counts > 0, grid.sum / counts, np.nan)
+    table = pd.DataFrame(data, index=index, columns=columns)
+    evidence = _align(
+        table,
+        grid,
+        len(col_keys),
+        values is not None,
+        statistic=statistic,
+        top_k=top_k,
+        margins_name=None,
+        statbarn=statbarn,
+    )
+    return table, evidence
+
+
+def _label_index(uniques: list[Any], names: list[Any]) -> pd.Index:
+    if len(uniques) == 1:
+        return pd.Index(uniques[0], name=names[0])
+    return pd.MultiIndex.from_product([pd.Index(u) for u in uniques], names=names)
 
 
 # --------------------------------------------------------------------------------------

@@ -3,12 +3,15 @@ that the row and column totals cannot give a suppressed cell back.
 
 Totals are treated as public whether or not the table shows margins: they are usually
 released elsewhere (ACRO issue #198 was margins recomputed after suppression revealing the
-suppressed cells). The suppressed cells of the inner table form a bipartite graph (rows and
-columns are nodes, suppressed cells edges). A cell is pinned by the totals exactly when its
-edge is a bridge of that graph (a line with one suppressed cell is the simplest case), so we
-add the cheapest cells (fewest contributors, never an empty cell when a populated one will
-do) until the graph has no bridges. Every suppressed cell then lies on a cycle, along which
-values can be moved without changing any total.
+suppressed cells). An attacker knows every published cell, every row and column total, and
+that counts are not negative. A suppressed cell can then take other values exactly when
+there is a cycle of suppressed cells through it, alternating between rows and columns, along
+which we can add to every other cell and take from the rest without making any cell
+negative (the null space of the totals is spanned by such cycles). In the digraph with an
+arc row->column for every suppressed cell (it may grow) and column->row for every suppressed
+cell holding more than zero (it may shrink), that is a directed cycle through the cell's
+arc. ``protected`` tests it; ``secondary`` adds the cheapest cells (fewest contributors,
+never an empty cell when a populated one will do) until every primary cell is protected.
 """
 
 from __future__ import annotations
@@ -26,116 +29,140 @@ def _inner(ev: TableEvidence) -> tuple[list[int], list[int]]:
     return rows, cols
 
 
-def _bridges(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Bridges of the bipartite graph rows+cols with an edge per True cell (Tarjan)."""
-    nr, nc = mask.shape
-    adj: list[list[tuple[int, int]]] = [[] for _ in range(nr + nc)]
-    edges: list[tuple[int, int]] = []
-    for e, (i, j) in enumerate(np.argwhere(mask)):
-        edges.append((int(i), int(j)))
-        adj[int(i)].append((nr + int(j), e))
-        adj[nr + int(j)].append((int(i), e))
-    disc = [-1] * (nr + nc)
-    low = [0] * (nr + nc)
-    out: list[tuple[int, int]] = []
-    timer = 0
-    for root in range(nr + nc):
-        if disc[root] != -1 or not adj[root]:
-            continue
-        # Iterative DFS: (node, parent edge, iterator position).
-        stack: list[tuple[int, int, int]] = [(root, -1, 0)]
-        disc[root] = low[root] = timer
-        timer += 1
-        while stack:
-            node, pedge, pos = stack[-1]
-            if pos < len(adj[node]):
-                stack[-1] = (node, pedge, pos + 1)
-                nxt, e = adj[node][pos]
-                if e == pedge:
-                    continue
-                if disc[nxt] == -1:
-                    disc[nxt] = low[nxt] = timer
-                    timer += 1
-                    stack.append((nxt, e, 0))
-                else:
-                    low[node] = min(low[node], disc[nxt])
-            else:
-                stack.pop()
-                if stack:
-                    parent = stack[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                    if low[node] > disc[parent]:
-                        out.append(edges[pedge])
+def _reach(
+    rows: np.ndarray, cols: np.ndarray, grow: np.ndarray, shrink: np.ndarray, forward: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes reachable from (forward) or reaching (not forward) the start nodes."""
+    rows, cols = rows.copy(), cols.copy()
+    front_r, front_c = rows.copy(), cols.copy()
+    while front_r.any() or front_c.any():
+        if forward:
+            new_c = grow[front_r].any(axis=0) & ~cols
+            new_r = shrink[:, front_c].any(axis=1) & ~rows
+        else:
+            new_r = grow[:, front_c].any(axis=1) & ~rows
+            new_c = shrink[front_r].any(axis=0) & ~cols
+        rows |= new_r
+        cols |= new_c
+        front_r, front_c = new_r, new_c
+    return rows, cols
+
+
+def _one(n: int, k: int) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[k] = True
     return out
 
 
-def _component(mask: np.ndarray, start: int, cut: tuple[int, int]) -> set[int]:
-    """Nodes reachable from ``start`` without crossing the edge ``cut``."""
-    nr = mask.shape[0]
-    seen = {start}
-    todo = [start]
-    while todo:
-        node = todo.pop()
+def _arcs(
+    mask: np.ndarray, positive: np.ndarray, cell: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    grow = mask.copy()
+    shrink = mask & positive
+    grow[cell] = shrink[cell] = False
+    return grow, shrink
+
+
+def protected(mask: np.ndarray, positive: np.ndarray, cell: tuple[int, int]) -> bool:
+    """Whether the totals leave suppressed ``cell`` free to take more than one value."""
+    nr, nc = mask.shape
+    i, j = cell
+    if nr == 1 or nc == 1:
+        # One line: only its total links the cells.
+        others = mask.ravel().copy()
+        others[i * nc + j] = False
+        return bool((others & positive.ravel()).any()) or bool(positive[cell] and others.any())
+    grow, shrink = _arcs(mask, positive, cell)
+    # Grow the cell: back from its column to its row.
+    rows, _ = _reach(np.zeros(nr, bool), _one(nc, j), grow, shrink, forward=True)
+    if rows[i]:
+        return True
+    if positive[cell]:
+        # Shrink it: from its row round to its column.
+        _, cols = _reach(_one(nr, i), np.zeros(nc, bool), grow, shrink, forward=True)
+        return bool(cols[j])
+    return False
+
+
+def _cheapest_cycle(
+    mask: np.ndarray,
+    positive: np.ndarray,
+    weight: np.ndarray,
+    cell: tuple[int, int],
+    grow: bool,
+) -> tuple[float, list[tuple[int, int]]]:
+    """Cheapest set of cells to suppress so a cycle runs through ``cell`` (Dijkstra).
+
+    ``grow``: the cell's arc is row->column and we need a path column->row back; else the
+    cell shrinks (column->row) and we need row->column. Suppressed cells cost nothing.
+    """
+    nr, nc = mask.shape
+    inf = np.inf
+    # Arc row->col: any cell may grow; an empty free cell only as a last resort.
+    rc = np.where(mask, 0.0, np.where(positive, weight, 1e9))
+    # Arc col->row: only populated cells may shrink.
+    cr = np.where(positive, np.where(mask, 0.0, weight), inf)
+    rc[cell] = cr[cell] = inf
+    i, j = cell
+    dist = np.full(nr + nc, inf)  # rows 0..nr-1, columns nr..nr+nc-1
+    prev = np.full(nr + nc, -1)
+    done = np.zeros(nr + nc, dtype=bool)
+    start, target = (nr + j, i) if grow else (i, nr + j)
+    dist[start] = 0.0
+    while True:
+        pending = np.where(done, inf, dist)
+        node = int(np.argmin(pending))
+        if not np.isfinite(pending[node]) or node == target:
+            break
+        done[node] = True
         if node < nr:
-            nbrs = [nr + int(j) for j in np.flatnonzero(mask[node]) if (node, int(j)) != cut]
+            cand = dist[node] + rc[node, :]
+            better = (cand < dist[nr:]) & ~done[nr:]
+            dist[nr:][better] = cand[better]
+            prev[nr:][better] = node
         else:
-            j = node - nr
-            nbrs = [int(i) for i in np.flatnonzero(mask[:, j]) if (int(i), j) != cut]
-        for nb in nbrs:
-            if nb not in seen:
-                seen.add(nb)
-                todo.append(nb)
-    return seen
+            cand = dist[node] + cr[:, node - nr]
+            better = (cand < dist[:nr]) & ~done[:nr]
+            dist[:nr][better] = cand[better]
+            prev[:nr][better] = node
+    if not np.isfinite(dist[target]):
+        return inf, []
+    cells: list[tuple[int, int]] = []
+    node = target
+    while node != start:
+        before = int(prev[node])
+        pair = (before, node - nr) if node >= nr else (node, before - nr)
+        if not mask[pair]:
+            cells.append(pair)
+        node = before
+    return float(dist[target]), cells
 
 
 def secondary(primary: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Smallest-cost additions to ``primary`` (inner R x C) leaving no bridge."""
+    """Cheapest additions to ``primary`` (inner R x C) that protect every primary cell."""
     mask = primary.copy()
     nr, nc = mask.shape
-    if nr < 2 and nc < 2:
-        return mask
-    # Empty cells are a poor protection (a total can only grow them), so populated cells
-    # are always preferred; ties go to the fewest contributors.
-    weight = np.where(cost > 0, cost.astype(float), 1e18)
-    guard = 0
-    limit = 4 * (nr * nc + 1)
-    while guard < limit:
-        guard += 1
+    positive = cost > 0
+    # Populated cells first (an empty cell can only grow), then fewest contributors.
+    weight = np.where(positive, cost.astype(float), 1e9)
+    for cell in map(tuple, np.argwhere(primary)):
+        if mask.all() or protected(mask, positive, cell):
+            continue
         if nr == 1 or nc == 1:
-            # A one-way table: only the grand total links the cells.
-            line = mask.ravel()
-            if line.sum() == 1 and line.size > 1:
-                flat_cost = np.where(line, np.inf, weight.ravel())
-                line = line.copy()
-                line[int(np.argmin(flat_cost))] = True
-                mask = line.reshape(mask.shape)
-            return mask
-        bridges = _bridges(mask)
-        if not bridges:
-            return mask
-        i, j = bridges[0]
-        side_a = _component(mask, i, (i, j))
-        side_b = _component(mask, nr + j, (i, j))
-        rows_a = [n for n in side_a if n < nr]
-        cols_a = [n - nr for n in side_a if n >= nr]
-        rows_b = [n for n in side_b if n < nr]
-        cols_b = [n - nr for n in side_b if n >= nr]
-        # Any second edge between the two sides closes a cycle through the bridge.
-        candidates = [(r, c) for r in rows_a for c in cols_b] + [
-            (r, c) for r in rows_b for c in cols_a
-        ]
-        candidates = [(r, c) for r, c in candidates if not mask[r, c]]
-        if not candidates:
-            # Both sides are a single line each: grow from the bridge's row or column;
-            # the new cell is itself a bridge and the next round closes the cycle.
-            candidates = [(i, c) for c in range(nc) if not mask[i, c]] + [
-                (r, j) for r in range(nr) if not mask[r, j]
-            ]
-        if not candidates:
+            free = [tuple(p) for p in np.argwhere(~mask)]
+            mask[min(free, key=lambda rc: (weight[rc], rc))] = True
+            if not protected(mask, positive, cell):
+                mask[:, :] = True
+            continue
+        options = [_cheapest_cycle(mask, positive, weight, cell, grow=True)]
+        if positive[cell]:
+            options.append(_cheapest_cycle(mask, positive, weight, cell, grow=False))
+        total, cells = min(options, key=lambda o: o[0])
+        if not np.isfinite(total):
             mask[:, :] = True
-            return mask
-        best = min(candidates, key=lambda rc: (weight[rc], rc))
-        mask[best] = True
+            continue
+        for pair in cells:
+            mask[pair] = True
     return mask
 
 
