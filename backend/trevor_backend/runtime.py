@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .auth import Authenticator
+from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .services.context import Context
 from .services.requests import RequestService
@@ -23,6 +24,7 @@ class Backend:
     def __post_init__(self) -> None:
         self.requests = RequestService(self.ctx)
         self.uploads = UploadService(self.ctx)
+        self.metrics = Metrics()
 
     async def close(self) -> None:
         await self.ctx.store.close()

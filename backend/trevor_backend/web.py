@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tornado import web
+from tornado.log import access_log
 
-from .handlers import base, health, objects, requests, users
+from .handlers import base, health, metrics, objects, requests, users
 
 ID = r"(?P<{}>[A-Za-z0-9_-]+)"
 RID, OID = ID.format("rid"), ID.format("oid")
@@ -17,6 +18,7 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     return [
         (r"/health", health.HealthHandler),
         (r"/ready", health.ReadyHandler),
+        (r"/metrics", metrics.MetricsHandler),
         (r"/api/v1/users/me", users.MeHandler),
         (r"/api/v1/projects", users.ProjectsHandler),
         (r"/api/v1/statbarns", users.StatbarnsHandler),
@@ -38,6 +40,27 @@ def make_app(backend: Any, **settings: Any) -> web.Application:
     return web.Application(
         api_routes(),
         default_handler_class=base.NotFoundHandler,
+        log_function=_log_and_measure(backend),
         trevor=backend,
         **settings,
     )
+
+
+def _log_and_measure(backend: Any) -> Any:
+    def log_function(handler: web.RequestHandler) -> None:
+        backend.metrics.observe(handler)
+        status = handler.get_status()
+        level = access_log.info if status < 400 else access_log.warning
+        if status >= 500:
+            level = access_log.error
+        req = handler.request
+        level(
+            "%d %s %s (%s) %.2fms",
+            status,
+            req.method,
+            req.uri,
+            req.remote_ip,
+            1000.0 * req.request_time(),
+        )
+
+    return log_function

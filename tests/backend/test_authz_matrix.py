@@ -40,6 +40,7 @@ OBJ = R + "/objects/{oid}"
 CASES = [
     Case("GET", "/health", expect(200, 200, 200, 200, 200)),
     Case("GET", "/ready", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/metrics", expect(200, 200, 200, 200, 200)),
     Case("GET", "/api/v1/users/me", expect(401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/projects", expect(401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/statbarns", expect(401, 200, 200, 200, 200)),

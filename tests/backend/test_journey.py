@@ -153,3 +153,14 @@ async def test_health_and_ready(clients: dict[str | None, Client]) -> None:
     assert ready.status == 200 and ready.json["checks"] == {"database": "ok", "store": "ok"}
     missing = await anon.get("/api/v1/nothing-here")
     assert missing.status == 404 and missing.content_type.startswith(PROBLEM)
+
+
+async def test_prometheus_metrics(clients: dict[str | None, Client]) -> None:
+    alice = clients["alice"]
+    await alice.create_request()
+    await alice.get("/api/v1/requests")
+    text = (await clients[None].get("/metrics")).body.decode()
+    assert 'trevor_airlock_requests{direction="egress",status="DRAFT"} 1.0' in text
+    posted = 'trevor_http_requests_total{handler="RequestsHandler",method="POST",status="201"}'
+    assert posted in text
+    assert "trevor_http_request_duration_seconds_bucket" in text
