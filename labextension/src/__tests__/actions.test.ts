@@ -1,3 +1,4 @@
+import { RequestStatusValues } from '../contract.gen';
 import { allowedActions, canReplace, statusBadge, submitBlockers } from '../logic/actions';
 
 const meta = (title: string, statbarn: string | null) => ({
@@ -96,8 +97,6 @@ describe('statusBadge', () => {
 
 describe('contract', () => {
   it('labels exactly the states the backend defines (generated from docs/openapi.json)', () => {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { RequestStatusValues } = require('../contract.gen');
     for (const s of RequestStatusValues) {
       expect(statusBadge(s).label).not.toBe(s);
     }
