@@ -138,6 +138,22 @@ def _cheapest_cycle(
     return float(dist[target]), cells
 
 
+def _four_cycles(mask: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Cells protected by a cycle of four suppressed cells, for the whole table at once.
+
+    Growing (i, j): shrink (r, j), grow (r, c), shrink (i, c); shrinking it: grow (i, c),
+    shrink (r, c), grow (r, j). Matrix products count such (r, c); the terms where r = i or
+    c = j reuse the cell itself and are taken out again.
+    """
+    m = mask.astype(np.int64)
+    p = (mask & positive).astype(np.int64)
+    row_p = p.sum(axis=1)[:, None]
+    col_p = p.sum(axis=0)[None, :]
+    grow = p @ m.T @ p - p * (row_p + col_p) + p
+    shrink = m @ p.T @ m - m * (row_p + col_p) + p
+    return mask & ((grow > 0) | ((shrink > 0) & positive))
+
+
 def secondary(primary: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Cheapest additions to ``primary`` (inner R x C) that protect every primary cell."""
     mask = primary.copy()
@@ -145,8 +161,10 @@ def secondary(primary: np.ndarray, cost: np.ndarray) -> np.ndarray:
     positive = cost > 0
     # Populated cells first (an empty cell can only grow), then fewest contributors.
     weight = np.where(positive, cost.astype(float), 1e9)
+    # Adding cells never removes a cycle, so cells protected now stay protected.
+    quick = _four_cycles(mask, positive) if nr > 1 and nc > 1 else np.zeros_like(mask)
     for cell in map(tuple, np.argwhere(primary)):
-        if mask.all() or protected(mask, positive, cell):
+        if quick[cell] or mask.all() or protected(mask, positive, cell):
             continue
         if nr == 1 or nc == 1:
             free = [tuple(p) for p in np.argwhere(~mask)]
