@@ -88,6 +88,35 @@ class TrevorBackend(Application):
     rate_limit = Float(50.0, config=True, help="Sustained requests per second per caller; 0 off.")
     rate_burst = Int(200, config=True, help="Burst size for rate limiting.")
     log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
+    # --- release and ingress (docs/release.md, docs/ingress.md) ---------------------------
+    release_url_lifetime = Int(
+        7 * 24 * 3600,
+        config=True,
+        help="Seconds a release download URL stays valid (S3 allows at most 7 days).",
+    )
+    release_expiry_warning = Int(
+        24 * 3600,
+        config=True,
+        help="Warn the researcher once when their download URL expires within this many seconds.",
+    )
+    release_max_attempts = Int(
+        3,
+        config=True,
+        help="Packaging attempts before a release waits for an admin (a checksum mismatch "
+        "stops at once).",
+    )
+    release_lease = Int(
+        900, config=True, help="Seconds a backend process holds a release it is packaging."
+    )
+    stuck_request_sla = Int(
+        3 * 24 * 3600,
+        config=True,
+        help="Seconds a request may wait in SUBMITTED/AGENT_REVIEW/HUMAN_REVIEW before admins "
+        "are alerted (once per state).",
+    )
+    ingress_upload_url_lifetime = Int(
+        24 * 3600, config=True, help="Seconds an ingress upload URL stays valid."
+    )
 
     @default("data_dir")
     def _data_dir_default(self) -> str:
@@ -131,6 +160,19 @@ class TrevorBackend(Application):
                 f.write(secrets.token_hex(32))
         return path.read_text().strip()
 
+    @validate(
+        "release_url_lifetime",
+        "release_expiry_warning",
+        "release_max_attempts",
+        "release_lease",
+        "stuck_request_sla",
+        "ingress_upload_url_lifetime",
+    )
+    def _check_positive(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
     @validate("required_reviews")
     def _check_reviews(self, proposal: Any) -> int:
         if proposal["value"] < 1:
@@ -154,6 +196,12 @@ class TrevorBackend(Application):
             sdc_params=dict(self.sdc_params),
             secret_key=self.secret_key.encode(),
             public_url=self.public_url.rstrip("/"),
+            release_url_lifetime=self.release_url_lifetime,
+            release_expiry_warning=self.release_expiry_warning,
+            release_max_attempts=self.release_max_attempts,
+            release_lease=self.release_lease,
+            stuck_request_sla=self.stuck_request_sla,
+            ingress_upload_url_lifetime=self.ingress_upload_url_lifetime,
         )
 
     def make_store(self) -> ObjectStore:

@@ -165,6 +165,9 @@ class AirlockRequest(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When admins were last told the request is waiting past the SLA; an alert is due again
+    # only after the request has moved (updated_at later than this).
+    stuck_alerted_at: Mapped[datetime | None] = mapped_column()
 
     project: Mapped[Project] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[created_by])
@@ -304,6 +307,28 @@ class Delivery(Base):
     target: Mapped[str | None] = mapped_column(String(1024))
     sha256_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class IngressUpload(Base):
+    """An upload slot handed to an outside party (pre-signed or HMAC-signed PUT URL).
+
+    The bytes become an :class:`OutputObject` (with this row's id) only at finalize, after
+    their size and sha256 have been re-read from the store and match what was announced.
+    """
+
+    __tablename__ = "ingress_uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    finalized_at: Mapped[datetime | None] = mapped_column()
 
 
 class Notification(Base):

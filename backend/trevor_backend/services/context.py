@@ -20,6 +20,13 @@ class Settings:
     preview_max_bytes: int = 20 * 1024**2
     secret_key: bytes = b""
     public_url: str = "http://127.0.0.1:8585"
+    # Release and ingress (docs/release.md, docs/ingress.md); durations in seconds.
+    release_url_lifetime: int = 7 * 24 * 3600
+    release_expiry_warning: int = 24 * 3600
+    release_max_attempts: int = 3
+    release_lease: int = 900
+    stuck_request_sla: int = 3 * 24 * 3600
+    ingress_upload_url_lifetime: int = 24 * 3600
 
 
 @dataclass
