@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Int, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, default, validate
 from traitlets.config import Application
 
 from . import db
@@ -88,6 +88,28 @@ class TrevorBackend(Application):
     rate_limit = Float(50.0, config=True, help="Sustained requests per second per caller; 0 off.")
     rate_burst = Int(200, config=True, help="Burst size for rate limiting.")
     log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
+    # --- previews and notifications (docs/previews.md, docs/notifications.md) ------------
+    preview_max_bytes = Int(
+        20 * 1024**2, config=True, help="Objects larger than this get a metadata-only preview."
+    )
+    notifier_classes = List(
+        Type(klass="trevor_backend.services.notifiers.Notifier"),
+        [],
+        config=True,
+        help="Notification channels besides the in-app list (EmailNotifier, WebhookNotifier); "
+        "each is configured under its own class name.",
+    )
+    outbox_max_attempts = Int(
+        8, config=True, help="Delivery attempts per outgoing message before it is given up."
+    )
+    outbox_backoff = Float(
+        30.0,
+        config=True,
+        help="Seconds before the first retry of a failed message; doubles per attempt.",
+    )
+    outbox_lease = Float(
+        120.0, config=True, help="Seconds a process holds an outgoing message while sending."
+    )
     # --- release and ingress (docs/release.md, docs/ingress.md) ---------------------------
     release_url_lifetime = Int(
         7 * 24 * 3600,
@@ -196,6 +218,10 @@ class TrevorBackend(Application):
             sdc_params=dict(self.sdc_params),
             secret_key=self.secret_key.encode(),
             public_url=self.public_url.rstrip("/"),
+            preview_max_bytes=self.preview_max_bytes,
+            outbox_max_attempts=self.outbox_max_attempts,
+            outbox_backoff=self.outbox_backoff,
+            outbox_lease=self.outbox_lease,
             release_url_lifetime=self.release_url_lifetime,
             release_expiry_warning=self.release_expiry_warning,
             release_max_attempts=self.release_max_attempts,
@@ -223,6 +249,7 @@ class TrevorBackend(Application):
             sessions=db.session_factory(engine),
             store=self.make_store(),
             settings=self.settings(),
+            notifiers=[cls(parent=self) for cls in self.notifier_classes],
         )
         limiter = RateLimiter(self.rate_limit, self.rate_burst) if self.rate_limit > 0 else None
         return Backend(

@@ -10,6 +10,7 @@ from .auth import Authenticator
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .services.context import Context
+from .services.previews import PreviewService
 from .services.requests import RequestService
 from .services.uploads import UploadService
 
@@ -24,6 +25,7 @@ class Backend:
     def __post_init__(self) -> None:
         self.requests = RequestService(self.ctx)
         self.uploads = UploadService(self.ctx)
+        self.previews = PreviewService(self.ctx, self.requests)
         self.metrics = Metrics()
 
     async def close(self) -> None:

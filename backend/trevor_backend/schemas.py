@@ -184,3 +184,49 @@ class AuditEventOut(Model):
 class AuditList(Model):
     items: list[AuditEventOut]
     next_cursor: str | None
+
+
+# --- previews --------------------------------------------------------------------------------
+
+
+class PreviewOut(Model):
+    """A rendered object: ``html`` is a sanitised fragment, or null when only metadata is
+    shown (too large, a type with no safe rendering, or a file the renderer could not read)."""
+
+    object_id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    kind: Literal[
+        "table", "markdown", "code", "text", "json", "image", "pdf", "notebook", "metadata", "none"
+    ]
+    html: str | None
+    truncated: bool = Field(description="Only the first rows (tables) are shown")
+    note: str | None
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+class NotificationOut(Model):
+    id: str
+    event_type: str
+    request: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+    read: bool
+
+
+class NotificationList(Model):
+    items: list[NotificationOut]
+    next_cursor: str | None
+
+
+class NotificationPatch(Model):
+    read: bool
+
+
+class UnreadCount(Model):
+    unread: int

@@ -7,7 +7,7 @@ from typing import Any
 from tornado import web
 from tornado.log import access_log
 
-from .handlers import base, health, metrics, objects, requests, users
+from .handlers import base, health, metrics, objects, previews, requests, users
 
 ID = r"(?P<{}>[A-Za-z0-9_-]+)"
 RID, OID = ID.format("rid"), ID.format("oid")
@@ -31,6 +31,7 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"/api/v1/requests/{RID}/objects", objects.ObjectUploadHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}", objects.ObjectHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/content", objects.ObjectContentHandler),
+        (rf"/api/v1/requests/{RID}/objects/{OID}/preview", previews.ObjectPreviewHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/metadata", objects.ObjectMetadataHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/evidence", objects.ObjectEvidenceHandler),
     ]

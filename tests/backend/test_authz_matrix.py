@@ -69,6 +69,8 @@ CASES = [
     Case("DELETE", OBJ, expect(401, 200, 404, 404, 403)),
     Case("GET", OBJ + "/content", expect(401, 200, 404, 404, 200)),
     Case("GET", OBJ + "/content", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("GET", OBJ + "/preview", expect(401, 200, 404, 404, 200)),
+    Case("GET", OBJ + "/preview", expect(401, 200, 404, 200, 200), submitted=True),
     Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
     Case("PUT", OBJ + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
     Case("POST", OBJ + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),

@@ -20,6 +20,11 @@ class Settings:
     preview_max_bytes: int = 20 * 1024**2
     secret_key: bytes = b""
     public_url: str = "http://127.0.0.1:8585"
+    # Outgoing notifications (docs/notifications.md): retries back off from outbox_backoff
+    # seconds, doubling, until outbox_max_attempts; a sender holds a message for outbox_lease.
+    outbox_max_attempts: int = 8
+    outbox_backoff: float = 30.0
+    outbox_lease: float = 120.0
     # Release and ingress (docs/release.md, docs/ingress.md); durations in seconds.
     release_url_lifetime: int = 7 * 24 * 3600
     release_expiry_warning: int = 24 * 3600
@@ -35,6 +40,8 @@ class Context:
     sessions: async_sessionmaker
     store: ObjectStore
     settings: Settings
+    # The configured notification channels (services.notifiers.Notifier instances).
+    notifiers: list[Any] = field(default_factory=list)
 
     @property
     def dialect(self) -> str:
