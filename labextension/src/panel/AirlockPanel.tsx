@@ -1,0 +1,786 @@
+/**
+ * The left-sidebar "Airlock" panel for researchers: tagged outputs with their pre-check
+ * verdicts, requests with live status, the request view (objects, metadata, feedback, history,
+ * actions) and the inbox of delivered ingress files.
+ *
+ * Rendering only: which actions a state allows, badges, and how events change the list live in
+ * ../logic (tested with jest). Every failed call is shown in the panel (describeError), never
+ * dropped.
+ */
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import type { ISignal } from '@lumino/signaling';
+import * as React from 'react';
+
+import { api } from '../api';
+import type { ObjectOut, RequestOut } from '../contract.gen';
+import { allowedActions, canReplace, currentObjects, statusBadge, submitBlockers } from '../logic/actions';
+import { applyEvent } from '../logic/events';
+import { statbarnGuidance } from '../logic/tagging';
+import type { InboxFile, MetadataForm, Statbarn, TaggedOutput } from '../logic/types';
+import { checkCompatibility, type Compatibility } from '../logic/version';
+import { describeFinding, verdictBadge, verdictFindings } from '../logic/verdict';
+import { describeError } from '../problem';
+import { LiveEvents } from './live';
+
+export interface PanelProps {
+  app: JupyterFrontEnd;
+  /** Emitted when the notebook action tagged an output (the list must reload). */
+  outputsChanged: ISignal<unknown, void>;
+}
+
+type Notice = { id: number; text: string; tone: 'error' | 'info' };
+
+function useNotices(): [Notice[], (e: unknown, tone?: 'error' | 'info') => void, (id: number) => void] {
+  const [notices, setNotices] = React.useState<Notice[]>([]);
+  const counter = React.useRef(0);
+  const push = React.useCallback((e: unknown, tone: 'error' | 'info' = 'error') => {
+    const text = typeof e === 'string' ? e : describeError(e);
+    counter.current += 1;
+    const id = counter.current;
+    setNotices(n => [...n.slice(-4), { id, text, tone }]);
+  }, []);
+  const dismiss = React.useCallback((id: number) => setNotices(n => n.filter(x => x.id !== id)), []);
+  return [notices, push, dismiss];
+}
+
+export function VerdictBadge({ verdict }: { verdict: TaggedOutput['verdict'] }): JSX.Element {
+  const b = verdictBadge(verdict);
+  return (
+    <span className={`trevor-badge trevor-verdict-${b.tone}`} title={b.title}>
+      {b.label}
+    </span>
+  );
+}
+
+function StatusBadge({ status }: { status: string }): JSX.Element {
+  const b = statusBadge(status);
+  return <span className={`trevor-badge trevor-status-${b.tone}`}>{b.label}</span>;
+}
+
+export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
+  const [notices, notify, dismiss] = useNotices();
+  const [compat, setCompat] = React.useState<Compatibility | null>(null);
+  const [backend, setBackend] = React.useState(false);
+  const [project, setProject] = React.useState<string>('');
+  const [outputs, setOutputs] = React.useState<TaggedOutput[]>([]);
+  const [requests, setRequests] = React.useState<RequestOut[]>([]);
+  const [statbarns, setStatbarns] = React.useState<Statbarn[] | null>(null);
+  const [inbox, setInbox] = React.useState<InboxFile[]>([]);
+  const [openRid, setOpenRid] = React.useState<string | null>(null);
+  const [live, setLive] = React.useState<string>('offline');
+  const [reloadKey, setReloadKey] = React.useState(0);
+  // The event handler outlives renders; it reads the current list through this ref.
+  const requestsRef = React.useRef<RequestOut[]>(requests);
+  requestsRef.current = requests;
+
+  const loadOutputs = React.useCallback(() => {
+    api.outputs().then(setOutputs, notify);
+  }, [notify]);
+  const loadRequests = React.useCallback(() => {
+    api.requests({ direction: 'egress' }).then(setRequests, notify);
+  }, [notify]);
+  const loadInbox = React.useCallback(() => {
+    api.inbox().then(r => setInbox(r.items), notify);
+  }, [notify]);
+
+  React.useEffect(() => {
+    api.version().then(
+      info => {
+        const c = checkCompatibility(info);
+        setCompat(c);
+        setBackend(c.ok && info.backend_configured);
+        setProject(info.project ?? '');
+      },
+      err => {
+        setCompat({ ok: false, message: checkCompatibility(null).message + ` (${describeError(err)})` });
+      }
+    );
+  }, []);
+
+  React.useEffect(() => {
+    if (!compat?.ok) {
+      return;
+    }
+    loadOutputs();
+    loadInbox();
+    if (!backend) {
+      return;
+    }
+    loadRequests();
+    api.statbarns().then(setStatbarns, notify);
+    const events = new LiveEvents({
+      onEvent: ev => {
+        const applied = applyEvent({ requests: requestsRef.current }, ev);
+        requestsRef.current = applied.state.requests;
+        setRequests(applied.state.requests);
+        for (const rid of applied.refresh) {
+          api.request(rid).then(
+            full => setRequests(cur => cur.map(r => (r.id === full.id ? full : r))),
+            notify
+          );
+        }
+        if (applied.refresh.length) {
+          setReloadKey(k => k + 1);
+        }
+        if (applied.refreshInbox) {
+          api.deliverInbox().then(r => setInbox(r.items), notify);
+        }
+      },
+      onState: (state, detail) => setLive(detail ? `${state}: ${detail}` : state)
+    });
+    events.start();
+    return () => events.stop();
+  }, [compat, backend, loadOutputs, loadRequests, loadInbox, notify]);
+
+  React.useEffect(() => {
+    const handler = () => loadOutputs();
+    outputsChanged.connect(handler);
+    return () => {
+      outputsChanged.disconnect(handler);
+    };
+  }, [outputsChanged, loadOutputs]);
+
+  const upsert = (r: RequestOut) =>
+    setRequests(cur => (cur.some(x => x.id === r.id) ? cur.map(x => (x.id === r.id ? r : x)) : [r, ...cur]));
+
+  return (
+    <div className="trevor-panel">
+      <header className="trevor-header">
+        <h2>Airlock</h2>
+        {backend && <span className={`trevor-live trevor-live-${live.split(':')[0]}`} title={live}>●</span>}
+      </header>
+      {compat?.message && (
+        <div className={`trevor-notice ${compat.ok ? 'trevor-notice-info' : 'trevor-notice-error'}`} role="alert">
+          {compat.message}
+        </div>
+      )}
+      {notices.map(n => (
+        <div key={n.id} className={`trevor-notice trevor-notice-${n.tone}`} role="alert">
+          <span>{n.text}</span>
+          <button className="trevor-link" aria-label="Dismiss" onClick={() => dismiss(n.id)}>
+            ×
+          </button>
+        </div>
+      ))}
+      {compat?.ok && openRid === null && (
+        <>
+          <OutputsSection
+            outputs={outputs}
+            requests={requests}
+            backend={backend}
+            project={project}
+            notify={notify}
+            onReload={loadOutputs}
+            onRequestChanged={upsert}
+            onOpen={setOpenRid}
+          />
+          {backend && (
+            <RequestsSection requests={requests} onOpen={setOpenRid} onReload={loadRequests} />
+          )}
+          <InboxSection
+            app={app}
+            files={inbox}
+            backend={backend}
+            notify={notify}
+            onFiles={setInbox}
+            onReload={loadInbox}
+          />
+        </>
+      )}
+      {compat?.ok && openRid !== null && (
+        <RequestView
+          key={`${openRid}-${reloadKey}`}
+          rid={openRid}
+          outputs={outputs}
+          statbarns={statbarns}
+          notify={notify}
+          onBack={() => setOpenRid(null)}
+          onChanged={upsert}
+        />
+      )}
+    </div>
+  );
+}
+
+// -- outputs ------------------------------------------------------------------------------------
+
+function OutputsSection(props: {
+  outputs: TaggedOutput[];
+  requests: RequestOut[];
+  backend: boolean;
+  project: string;
+  notify: (e: unknown, tone?: 'error' | 'info') => void;
+  onReload: () => void;
+  onRequestChanged: (r: RequestOut) => void;
+  onOpen: (rid: string) => void;
+}): JSX.Element {
+  const { outputs, requests, backend, notify } = props;
+  const [selected, setSelected] = React.useState<Set<string>>(new Set());
+  const [target, setTarget] = React.useState<string>('new');
+  const [title, setTitle] = React.useState('');
+  const [busy, setBusy] = React.useState(false);
+  const editable = requests.filter(r => allowedActions(r).includes('add_outputs'));
+
+  const toggle = (id: string) =>
+    setSelected(prev => {
+      const next = new Set(prev);
+      if (next.has(id)) {
+        next.delete(id);
+      } else {
+        next.add(id);
+      }
+      return next;
+    });
+
+  const add = async () => {
+    setBusy(true);
+    try {
+      let rid = target;
+      if (target === 'new') {
+        if (!props.project) {
+          notify('No project is configured (TREVOR_PROJECT); ask your administrator.');
+          return;
+        }
+        const created = await api.createRequest({
+          project: props.project,
+          title: title.trim() || 'Outputs',
+          description: ''
+        });
+        rid = created.id;
+      }
+      const failures: string[] = [];
+      for (const id of selected) {
+        try {
+          await api.addOutput(rid, id);
+        } catch (e) {
+          failures.push(`${id}: ${describeError(e)}`);
+        }
+      }
+      const updated = await api.request(rid);
+      props.onRequestChanged(updated);
+      setSelected(new Set());
+      if (failures.length) {
+        notify(`Some outputs were not added — ${failures.join('; ')}`);
+      } else {
+        props.onOpen(rid);
+      }
+    } catch (e) {
+      notify(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="trevor-section">
+      <div className="trevor-section-head">
+        <h3>Tagged outputs</h3>
+        <button className="trevor-link" onClick={props.onReload}>
+          Refresh
+        </button>
+      </div>
+      {outputs.length === 0 && (
+        <p className="trevor-empty">
+          No tagged outputs yet. Use <code>trevor.tag(...)</code> in a notebook or the cell menu
+          “Add output to airlock”.
+        </p>
+      )}
+      <ul className="trevor-list">
+        {outputs.map(o => (
+          <li key={o.id} className="trevor-output">
+            <label>
+              <input
+                type="checkbox"
+                checked={selected.has(o.id)}
+                disabled={!backend}
+                onChange={() => toggle(o.id)}
+              />
+              <span className="trevor-title">{o.title || o.filename}</span>
+            </label>
+            <VerdictBadge verdict={o.verdict} />
+            <div className="trevor-sub">
+              {o.statbarn ?? 'no statbarn'} · {o.filename}
+              {o.provenance?.notebook_path ? ` · ${o.provenance.notebook_path}` : ''}
+            </div>
+            {verdictFindings(o.verdict).length > 0 && (
+              <ul className="trevor-findings">
+                {verdictFindings(o.verdict).map((f, i) => (
+                  <li key={i}>{describeFinding(f)}</li>
+                ))}
+              </ul>
+            )}
+          </li>
+        ))}
+      </ul>
+      {backend && selected.size > 0 && (
+        <div className="trevor-add">
+          <select value={target} onChange={e => setTarget(e.target.value)} aria-label="Target request">
+            <option value="new">New request…</option>
+            {editable.map(r => (
+              <option key={r.id} value={r.id}>
+                {r.title} ({statusBadge(r.status).label})
+              </option>
+            ))}
+          </select>
+          {target === 'new' && (
+            <input
+              placeholder="Request title"
+              value={title}
+              onChange={e => setTitle(e.target.value)}
+              aria-label="New request title"
+            />
+          )}
+          <button className="jp-mod-styled jp-mod-accept" disabled={busy} onClick={add}>
+            Add {selected.size} to request
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+// -- requests -----------------------------------------------------------------------------------
+
+function RequestsSection(props: {
+  requests: RequestOut[];
+  onOpen: (rid: string) => void;
+  onReload: () => void;
+}): JSX.Element {
+  return (
+    <section className="trevor-section">
+      <div className="trevor-section-head">
+        <h3>My requests</h3>
+        <button className="trevor-link" onClick={props.onReload}>
+          Refresh
+        </button>
+      </div>
+      {props.requests.length === 0 && <p className="trevor-empty">No requests yet.</p>}
+      <ul className="trevor-list">
+        {props.requests.map(r => (
+          <li key={r.id} className="trevor-request">
+            <button className="trevor-link trevor-title" onClick={() => props.onOpen(r.id)}>
+              {r.title}
+            </button>
+            <StatusBadge status={r.status} />
+            <div className="trevor-sub">
+              {r.project} · revision {r.revision} · {currentObjects(r.objects).length} object(s)
+            </div>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function RequestView(props: {
+  rid: string;
+  outputs: TaggedOutput[];
+  statbarns: Statbarn[] | null;
+  notify: (e: unknown, tone?: 'error' | 'info') => void;
+  onBack: () => void;
+  onChanged: (r: RequestOut) => void;
+}): JSX.Element {
+  const { rid, notify } = props;
+  const [req, setReq] = React.useState<RequestOut | null>(null);
+  const [feedback, setFeedback] = React.useState<{ reviews: any[] | null; report: any; note: string[] }>({
+    reviews: null,
+    report: null,
+    note: []
+  });
+  const [release, setRelease] = React.useState<{ url: string; expires_at: string } | null>(null);
+  const [busy, setBusy] = React.useState(false);
+
+  const load = React.useCallback(() => {
+    api.request(rid).then(r => {
+      setReq(r);
+      props.onChanged(r);
+    }, notify);
+  }, [rid]);
+
+  React.useEffect(load, [load]);
+
+  React.useEffect(() => {
+    if (!req || req.status === 'DRAFT') {
+      return;
+    }
+    // Feedback and the agent report exist only once a request was submitted; failures are
+    // shown where the feedback would be.
+    const note: string[] = [];
+    Promise.all([
+      api.reviews(rid).catch(e => {
+        note.push(`Checker feedback unavailable: ${describeError(e)}`);
+        return null;
+      }),
+      api.report(rid).catch(e => {
+        note.push(`Automatic report unavailable: ${describeError(e)}`);
+        return null;
+      })
+    ]).then(([reviews, report]) => setFeedback({ reviews, report, note }));
+    if (req.status === 'RELEASED') {
+      api.release(rid).then(setRelease, notify);
+    }
+  }, [req?.status, req?.revision]);
+
+  if (!req) {
+    return (
+      <section className="trevor-section">
+        <button className="trevor-link" onClick={props.onBack}>
+          ← Back
+        </button>
+        <p>Loading…</p>
+      </section>
+    );
+  }
+  const actions = allowedActions(req);
+  const blockers = submitBlockers(req);
+
+  const act = async (action: 'submit' | 'withdraw' | 'resubmit') => {
+    if (action === 'withdraw' && !window.confirm('Withdraw this request? This cannot be undone.')) {
+      return;
+    }
+    setBusy(true);
+    try {
+      const r = await api.transition(rid, action);
+      setReq(r);
+      props.onChanged(r);
+    } catch (e) {
+      notify(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const publicComments = (oid: string): string[] =>
+    (feedback.reviews ?? [])
+      .flatMap((rv: any) => (rv.objects ?? []).map((o: any) => ({ ...o, reviewer: rv.reviewer })))
+      .filter((o: any) => o.object_id === oid && o.comment && o.visibility !== 'private')
+      .map((o: any) => `${o.decision ?? ''}: ${o.comment}`);
+
+  return (
+    <section className="trevor-section trevor-request-view">
+      <button className="trevor-link" onClick={props.onBack}>
+        ← All requests
+      </button>
+      <h3>
+        {req.title} <StatusBadge status={req.status} />
+      </h3>
+      <div className="trevor-sub">
+        {req.project} · revision {req.revision} · created by {req.created_by}
+      </div>
+      {req.description && <p>{req.description}</p>}
+
+      <div className="trevor-actions">
+        {actions.includes('submit') && (
+          <button className="jp-mod-styled jp-mod-accept" disabled={busy} onClick={() => act('submit')}>
+            Submit for review
+          </button>
+        )}
+        {actions.includes('resubmit') && (
+          <button className="jp-mod-styled jp-mod-accept" disabled={busy} onClick={() => act('resubmit')}>
+            Resubmit
+          </button>
+        )}
+        {actions.includes('withdraw') && (
+          <button className="jp-mod-styled jp-mod-warn" disabled={busy} onClick={() => act('withdraw')}>
+            Withdraw
+          </button>
+        )}
+        {actions.includes('download_release') && release && (
+          <a className="trevor-download" href={release.url} target="_blank" rel="noopener noreferrer">
+            Download released package (link expires {release.expires_at})
+          </a>
+        )}
+      </div>
+      {(req.status === 'DRAFT' || req.status === 'CHANGES_REQUESTED') && blockers.length > 0 && (
+        <ul className="trevor-blockers">
+          {blockers.map(b => (
+            <li key={b}>{b}</li>
+          ))}
+        </ul>
+      )}
+      {feedback.note.map(n => (
+        <p key={n} className="trevor-sub">
+          {n}
+        </p>
+      ))}
+      {feedback.report?.summary && <p className="trevor-report">{String(feedback.report.summary)}</p>}
+
+      <ul className="trevor-list">
+        {currentObjects(req.objects).map(o => (
+          <ObjectCard
+            key={o.id}
+            rid={rid}
+            obj={o}
+            req={req}
+            editable={actions.includes('edit_metadata')}
+            outputs={props.outputs}
+            statbarns={props.statbarns}
+            comments={publicComments(o.id)}
+            findings={agentFindings(feedback.report, o.id)}
+            notify={notify}
+            onChanged={load}
+          />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function agentFindings(report: any, oid: string): string[] {
+  const objects: any[] = report?.objects ?? [];
+  const entry = objects.find(o => o.object_id === oid || o.id === oid);
+  const findings: any[] = entry?.findings ?? [];
+  return findings.map(f => describeFinding(f));
+}
+
+function metadataForm(o: ObjectOut): MetadataForm {
+  return {
+    title: o.metadata.title ?? '',
+    description: o.metadata.description ?? '',
+    statbarn: o.metadata.statbarn ?? '',
+    justification: o.metadata.justification ?? '',
+    suppression_notes: o.metadata.suppression_notes ?? ''
+  };
+}
+
+function ObjectCard(props: {
+  rid: string;
+  obj: ObjectOut;
+  req: RequestOut;
+  editable: boolean;
+  outputs: TaggedOutput[];
+  statbarns: Statbarn[] | null;
+  comments: string[];
+  findings: string[];
+  notify: (e: unknown, tone?: 'error' | 'info') => void;
+  onChanged: () => void;
+}): JSX.Element {
+  const { rid, obj, notify } = props;
+  const [form, setForm] = React.useState<MetadataForm>(metadataForm(obj));
+  const [fieldErrors, setFieldErrors] = React.useState<Record<string, string>>({});
+  const [history, setHistory] = React.useState<ObjectOut[] | null>(null);
+  const [replacement, setReplacement] = React.useState('');
+  const [busy, setBusy] = React.useState(false);
+  const dirty = JSON.stringify(form) !== JSON.stringify(metadataForm(obj));
+
+  const save = async () => {
+    setBusy(true);
+    setFieldErrors({});
+    try {
+      await api.setMetadata(rid, obj.id, { ...form, statbarn: form.statbarn || undefined });
+      props.onChanged();
+    } catch (e: any) {
+      if (typeof e?.fieldErrors === 'function') {
+        setFieldErrors(e.fieldErrors());
+      }
+      notify(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const preview = async () => {
+    try {
+      window.open(await api.contentBlobUrl(rid, obj.id), '_blank', 'noopener');
+    } catch (e) {
+      notify(e);
+    }
+  };
+
+  const replace = async () => {
+    setBusy(true);
+    try {
+      await api.addOutput(rid, replacement, obj.id);
+      props.onChanged();
+    } catch (e) {
+      notify(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const toggleHistory = () => {
+    if (history) {
+      setHistory(null);
+      return;
+    }
+    api.lineage(rid, obj.id).then(setHistory, notify);
+  };
+
+  const field = (name: keyof MetadataForm, label: string, multiline = false) => (
+    <label className="trevor-field">
+      <span>{label}</span>
+      {multiline ? (
+        <textarea
+          value={form[name]}
+          disabled={!props.editable}
+          onChange={e => setForm({ ...form, [name]: e.target.value })}
+        />
+      ) : (
+        <input
+          value={form[name]}
+          disabled={!props.editable}
+          onChange={e => setForm({ ...form, [name]: e.target.value })}
+        />
+      )}
+      {fieldErrors[`/${name}`] && <span className="trevor-field-error">{fieldErrors[`/${name}`]}</span>}
+    </label>
+  );
+
+  return (
+    <li className="trevor-object">
+      <div>
+        <span className="trevor-title">{obj.metadata.title || obj.filename}</span>{' '}
+        {obj.verdict && <VerdictBadge verdict={obj.verdict} />}{' '}
+        <span className={`trevor-badge trevor-object-${obj.state}`}>{obj.state.replace('_', ' ')}</span>
+      </div>
+      <div className="trevor-sub">
+        {obj.filename} · v{obj.version} · {obj.size} bytes ·{' '}
+        <button className="trevor-link" onClick={preview}>
+          preview
+        </button>{' '}
+        ·{' '}
+        <button className="trevor-link" onClick={toggleHistory}>
+          {history ? 'hide history' : 'history'}
+        </button>
+      </div>
+      {props.comments.length > 0 && (
+        <ul className="trevor-feedback">
+          {props.comments.map((c, i) => (
+            <li key={i}>Checker: {c}</li>
+          ))}
+        </ul>
+      )}
+      {props.findings.length > 0 && (
+        <ul className="trevor-findings">
+          {props.findings.map((f, i) => (
+            <li key={i}>{f}</li>
+          ))}
+        </ul>
+      )}
+      {history && (
+        <ol className="trevor-history">
+          {history.map(h => (
+            <li key={h.id}>
+              v{h.version} · {h.state} · {h.created_at} · {h.sha256.slice(0, 12)}
+            </li>
+          ))}
+        </ol>
+      )}
+      <details open={props.editable && !obj.metadata.statbarn}>
+        <summary>Description for the output checkers</summary>
+        {field('title', 'Title')}
+        <label className="trevor-field">
+          <span>Statbarn (output type)</span>
+          <select
+            value={form.statbarn}
+            disabled={!props.editable}
+            onChange={e => setForm({ ...form, statbarn: e.target.value })}
+          >
+            <option value="">— choose —</option>
+            {(props.statbarns ?? []).map(s => (
+              <option key={s.id} value={s.id}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+          <span className="trevor-guidance">{statbarnGuidance(props.statbarns, form.statbarn)}</span>
+          {fieldErrors['/statbarn'] && <span className="trevor-field-error">{fieldErrors['/statbarn']}</span>}
+        </label>
+        {field('description', 'Description', true)}
+        {field('justification', 'Justification', true)}
+        {field('suppression_notes', 'Suppression notes', true)}
+        {props.editable && (
+          <button className="jp-mod-styled" disabled={!dirty || busy} onClick={save}>
+            Save description
+          </button>
+        )}
+      </details>
+      {canReplace(props.req, obj) && (
+        <div className="trevor-replace">
+          <select value={replacement} onChange={e => setReplacement(e.target.value)} aria-label="Replacement">
+            <option value="">Replace with a newer tagged output…</option>
+            {props.outputs.map(o => (
+              <option key={o.id} value={o.id}>
+                {o.title || o.filename} ({verdictBadge(o.verdict).label})
+              </option>
+            ))}
+          </select>
+          <button className="jp-mod-styled" disabled={!replacement || busy} onClick={replace}>
+            Replace
+          </button>
+        </div>
+      )}
+    </li>
+  );
+}
+
+// -- inbox --------------------------------------------------------------------------------------
+
+function InboxSection(props: {
+  app: JupyterFrontEnd;
+  files: InboxFile[];
+  backend: boolean;
+  notify: (e: unknown, tone?: 'error' | 'info') => void;
+  onFiles: (f: InboxFile[]) => void;
+  onReload: () => void;
+}): JSX.Element {
+  const [busy, setBusy] = React.useState(false);
+  const check = async () => {
+    setBusy(true);
+    try {
+      const r = await api.deliverInbox();
+      props.onFiles(r.items);
+      const delivered = r.results.filter(x => x.status === 'delivered').length;
+      const problems = r.results.filter(x => x.status === 'rejected' || x.status === 'failed');
+      for (const p of problems) {
+        props.notify(`Delivery of ${p.filename} ${p.status}: ${p.detail ?? ''}`);
+      }
+      props.notify(delivered ? `${delivered} file(s) delivered.` : 'No new deliveries.', 'info');
+    } catch (e) {
+      props.notify(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const open = (path: string) => {
+    props.app.commands.execute('filebrowser:go-to-path', { path }).catch(props.notify);
+  };
+  return (
+    <section className="trevor-section">
+      <div className="trevor-section-head">
+        <h3>Inbox</h3>
+        {props.backend && (
+          <button className="trevor-link" disabled={busy} onClick={check}>
+            Check for deliveries
+          </button>
+        )}
+      </div>
+      {props.files.length === 0 && <p className="trevor-empty">No delivered files.</p>}
+      <ul className="trevor-list">
+        {props.files.map(f => (
+          <li key={f.path}>
+            <button className="trevor-link" onClick={() => open(f.path)} title={f.path}>
+              {f.filename}
+            </button>
+            <span className="trevor-sub"> · request {f.request_id} · {f.size} bytes</span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+export class AirlockWidget extends ReactWidget {
+  constructor(private readonly props: PanelProps) {
+    super();
+    this.addClass('trevor-airlock');
+    this.id = 'trevor-airlock';
+    this.title.caption = 'Airlock';
+  }
+
+  render(): JSX.Element {
+    return <AirlockPanel {...this.props} />;
+  }
+}
