@@ -413,6 +413,13 @@ async def upload_output(
     Evidence is posted before metadata because it is bound to that sha256 (SPEC §5).
     """
     local_sha = sha256_file(output.file)
+    bound = output.evidence.get("sha256") if isinstance(output.evidence, dict) else None
+    if bound and bound != local_sha:
+        # Checked before uploading: a stale manifest entry must not leave a half-added object.
+        raise IntegrityError(
+            f"The SDC evidence of {output.filename} was computed for sha256 {bound}, "
+            f"but the workspace file now has {local_sha}; tag the output again."
+        )
     obj = await client.upload_file(
         request_id, output.file, filename=output.filename, sha256=local_sha, replaces=replaces
     )
@@ -422,26 +429,32 @@ async def upload_output(
             f"The backend stored {output.filename} with sha256 {obj.get('sha256')!r}, "
             f"but the workspace file has {local_sha}."
         )
-    bound = output.evidence.get("sha256") if isinstance(output.evidence, dict) else None
-    if bound and bound != local_sha:
-        raise IntegrityError(
-            f"The SDC evidence of {output.filename} was computed for sha256 {bound}, "
-            f"but the workspace file now has {local_sha}; tag the output again."
-        )
     base = f"requests/{quote(request_id, safe='')}/objects/{quote(oid, safe='')}"
-    # The backend binds evidence to the object's sha256 and refuses a mismatch (SPEC §5).
-    await client.request(
-        "POST",
-        f"{base}/evidence",
-        json_body={
-            "evidence": {**(output.evidence or {}), "sha256": local_sha},
-            "provenance": {**(output.provenance or {}), "workspace_output_id": output.output_id},
-        },
-    )
-    metadata = {k: output.metadata.get(k) for k in METADATA_FIELDS if k in output.metadata}
-    updated = await client.json("PUT", f"{base}/metadata", json_body=metadata)
+    metadata = {k: output.metadata.get(k) for k in METADATA_FIELDS if output.metadata.get(k)}
+    try:
+        # The backend binds evidence to the object's sha256 and refuses a mismatch (SPEC §5).
+        await client.request(
+            "POST",
+            f"{base}/evidence",
+            json_body={
+                "evidence": {**(output.evidence or {}), "sha256": local_sha},
+                "provenance": {
+                    **(output.provenance or {}),
+                    "workspace_output_id": output.output_id,
+                },
+            },
+        )
+        updated = await client.json("PUT", f"{base}/metadata", json_body=metadata)
+    except TrevorClientError as exc:
+        # The bytes are in the request; say so, so the researcher fixes the description in the
+        # request view instead of uploading again.
+        body = dict(exc.problem)
+        body["detail"] = (
+            f"{output.filename} was added to the request as object {oid}, but its "
+            f"evidence/description was refused: {body.get('detail', '')}"
+        )
+        body["object_id"] = oid
+        raise BackendError(exc.status, body) from exc
     if isinstance(updated, dict) and updated.get("id") == oid:
         obj = {**obj, **updated}
-    elif isinstance(updated, dict):
-        obj = {**obj, "metadata": updated}
     return obj

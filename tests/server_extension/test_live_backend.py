@@ -1,0 +1,161 @@
+"""The server extension against a real trevor backend (tests/fixtures/backend.py starts it on a
+loopback port with a migrated database, a local object store and the demo users)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_trevor import workspace as ws
+
+from .test_handlers import fetch, problem_of
+
+STATBARN = "Frequencies"
+
+
+@pytest.fixture
+def trevor_config(live: Any) -> dict[str, Any]:
+    return {"backend_url": live.url, "token": live.tokens["alice"], "project": "p1"}
+
+
+async def post_json(jp_fetch: Any, *parts: str, body: Any = None, **kw: Any) -> Any:
+    return await fetch(
+        jp_fetch, *parts, method="POST", body=json.dumps(body if body is not None else {}), **kw
+    )
+
+
+def tag_table(workspace: Path, output_id: str, data: bytes, **record: Any) -> dict[str, Any]:
+    src = workspace / f"{output_id}.csv"
+    src.write_bytes(data)
+    try:
+        return ws.write_output(
+            workspace,
+            output_id,
+            src,
+            {
+                "title": "Counts by region",
+                "statbarn": STATBARN,
+                "justification": "Table 2 of the paper",
+                "provenance": {"notebook_path": "analysis.ipynb", "cell_id": "c9"},
+                "evidence": {"cells": [{"n": 12}, {"n": 40}]},
+                "report": {"status": "pass", "findings": []},
+                **record,
+            },
+        )
+    finally:
+        src.unlink()
+
+
+async def test_proxy_uses_the_servers_token(jp_fetch: Any) -> None:
+    me = json.loads((await jp_fetch("trevor", "api", "users", "me")).body)
+    assert me["username"] == "alice"
+    version = (await jp_fetch("trevor", "version")).body.decode()
+    assert "token" not in version  # the token never reaches the browser
+
+
+async def test_proxy_relays_problem_json_unchanged(jp_fetch: Any, live: Any) -> None:
+    bad = {"project": "p1", "direction": "sideways", "title": "x"}
+    r = await post_json(jp_fetch, "trevor", "api", "requests", body=bad)
+    direct = await live.client("alice").post("/api/v1/requests", bad)
+    assert r.code == direct.status and 400 <= r.code < 500
+    assert problem_of(r) == direct.json
+    assert any(e["pointer"] == "/direction" for e in direct.json.get("errors", []))
+
+
+async def test_proxy_query_string_and_404(jp_fetch: Any) -> None:
+    r = await fetch(jp_fetch, "trevor", "api", "requests", params={"project": "p1", "limit": "5"})
+    assert r.code == 200 and "items" in json.loads(r.body)
+    r = await fetch(jp_fetch, "trevor", "api", "requests", "no-such-request")
+    assert r.code == 404
+    problem_of(r)
+
+
+async def test_anonymous_browser_cannot_use_the_proxy(jp_fetch: Any) -> None:
+    r = await fetch(jp_fetch, "trevor", "api", "users", "me", headers={"Authorization": ""})
+    assert r.code == 403
+
+
+async def test_upload_tagged_output_with_evidence_and_metadata(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    data = b"region,n\nNorth,12\nSouth,40\n"
+    tag_table(workspace, "counts", data)
+    created = await post_json(
+        jp_fetch, "trevor", "api", "requests", body={"project": "p1", "title": "Paper tables"}
+    )
+    assert created.code == 201, created.body
+    rid = json.loads(created.body)["id"]
+
+    r = await post_json(jp_fetch, "trevor", "requests", rid, "outputs", "counts")
+    assert r.code == 201, r.body
+    obj = json.loads(r.body)
+    assert obj["sha256"] == hashlib.sha256(data).hexdigest()
+    assert obj["metadata"]["title"] == "Counts by region"
+    assert obj["metadata"]["statbarn"] == STATBARN
+    assert obj["has_evidence"] is True
+
+    # What the backend stored, read directly: the same bytes, the request lists the object.
+    alice = live.client("alice")
+    content = await alice.get(f"/api/v1/requests/{rid}/objects/{obj['id']}/content")
+    assert content.body == data
+    req = (await alice.get(f"/api/v1/requests/{rid}")).json
+    assert [o["id"] for o in req["objects"]] == [obj["id"]]
+
+    # A newer version of the tagged output replaces the object (version 2, same logical id).
+    tag_table(workspace, "counts", b"region,n\nNorth,12\nSouth,41\n")
+    r2 = await post_json(
+        jp_fetch, "trevor", "requests", rid, "outputs", "counts", params={"replaces": obj["id"]}
+    )
+    assert r2.code == 201, r2.body
+    new = json.loads(r2.body)
+    assert (new["version"], new["logical_id"], new["supersedes_id"]) == (
+        2,
+        obj["logical_id"],
+        obj["id"],
+    )
+    assert new["metadata"]["title"] == "Counts by region"
+
+
+async def test_stale_evidence_is_refused_before_upload(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    tag_table(workspace, "stale", b"a,b\n1,2\n")
+    meta_file = ws.output_dir(workspace, "stale") / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    meta["evidence"]["sha256"] = "0" * 64  # evidence computed for some other file
+    meta_file.write_text(json.dumps(meta))
+    rid = (await live.client("alice").create_request())["id"]
+    r = await post_json(jp_fetch, "trevor", "requests", rid, "outputs", "stale")
+    assert r.code == 502
+    assert problem_of(r)["type"].endswith("/integrity")
+    req = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json
+    assert req["objects"] == []  # nothing half-added
+
+
+async def test_refused_metadata_names_the_added_object(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    tag_table(workspace, "odd", b"a\n1\n", statbarn="NotAStatbarn")
+    rid = (await live.client("alice").create_request())["id"]
+    r = await post_json(jp_fetch, "trevor", "requests", rid, "outputs", "odd")
+    assert 400 <= r.code < 500
+    body = problem_of(r)
+    assert body["object_id"]
+    assert "was added to the request" in body["detail"]
+    assert any(e["pointer"] == "/statbarn" for e in body.get("errors", []))
+
+
+async def test_upload_into_someone_elses_request_is_refused(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    tag_table(workspace, "mine", b"a\n1\n")
+    rid = (await live.client("bob").create_request(project="p2"))["id"]
+    r = await post_json(jp_fetch, "trevor", "requests", rid, "outputs", "mine")
+    assert r.code in (403, 404)
+    problem_of(r)
+    req = (await live.client("bob").get(f"/api/v1/requests/{rid}")).json
+    assert req["objects"] == []
