@@ -25,6 +25,7 @@ from . import db
 from ._logging import configure_logging
 from .auth import Authenticator, TokenAuthenticator
 from .ratelimit import RateLimiter
+from .reconciler import Reconciler, load_jobs
 from .runtime import Backend
 from .services.context import Context, Settings
 from .services.projects import ProjectSource, YAMLProjectSource
@@ -88,6 +89,40 @@ class TrevorBackend(Application):
     rate_limit = Float(50.0, config=True, help="Sustained requests per second per caller; 0 off.")
     rate_burst = Int(200, config=True, help="Burst size for rate limiting.")
     log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
+    # --- reconciler and review (docs/review-workflow.md) ------------------------------------
+    reconciler_enabled = Bool(
+        True, config=True, help="Run the reconciler (background jobs) in this serving process."
+    )
+    reconcile_interval = Float(
+        2.0, config=True, help="Seconds between reconciler passes when nothing was due."
+    )
+    lease_seconds = Float(
+        60.0,
+        config=True,
+        help="Seconds a reconciler holds claimed work; a process that dies leaves the work to "
+        "others once its lease has run out.",
+    )
+    reconciler_jobs = List(
+        Unicode(),
+        [
+            "trevor_backend.services.agent.AgentReviewJob",
+            "trevor_backend.services.outbox.DispatchJob",
+            "trevor_backend.services.outbox.OutboxJob",
+            "trevor_backend.services.release.ReleaseJob",
+            "trevor_backend.services.release.ExpiryWarningJob",
+            "trevor_backend.services.release.StuckRequestJob",
+        ],
+        config=True,
+        help="Import paths of the reconciler's jobs, run in this order (see reconciler.py).",
+    )
+    narrative_class = Type(
+        None,
+        klass="trevor_backend.services.narrative.Narrative",
+        allow_none=True,
+        config=True,
+        help="Optional LLM narrative of the agent report (e.g. "
+        "trevor_backend.services.narrative.OpenAIChatNarrative); off when unset.",
+    )
     # --- previews and notifications (docs/previews.md, docs/notifications.md) ------------
     preview_max_bytes = Int(
         20 * 1024**2, config=True, help="Objects larger than this get a metadata-only preview."
@@ -195,6 +230,12 @@ class TrevorBackend(Application):
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
+    @validate("reconcile_interval", "lease_seconds")
+    def _check_reconciler_times(self, proposal: Any) -> float:
+        if proposal["value"] <= 0:
+            raise ValueError(f"{proposal['trait'].name} must be positive")
+        return proposal["value"]
+
     @validate("required_reviews")
     def _check_reviews(self, proposal: Any) -> int:
         if proposal["value"] < 1:
@@ -256,6 +297,16 @@ class TrevorBackend(Application):
             ctx=ctx, authenticator=self.authenticator_class(parent=self), rate_limiter=limiter
         )
 
+    def make_reconciler(self, backend: Backend) -> Reconciler:
+        """The background jobs of this process, over ``backend``'s context."""
+        return Reconciler(
+            backend.ctx,
+            load_jobs(self.reconciler_jobs, parent=self),
+            interval=self.reconcile_interval,
+            lease_seconds=self.lease_seconds,
+            app=self,
+        )
+
     # --- serving ----------------------------------------------------------------------
 
     async def serve(self, *, ready: Any = None) -> None:
@@ -276,6 +327,9 @@ class TrevorBackend(Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reconciler = self.make_reconciler(backend) if self.reconciler_enabled else None
+        if reconciler is not None:
+            reconciler.start()
         if ready is not None:
             ready(backend)
         try:
@@ -283,6 +337,8 @@ class TrevorBackend(Application):
         finally:
             self.log.info("shutting down")
             server.stop()
+            if reconciler is not None:
+                await reconciler.stop()
             await server.close_all_connections()
             await backend.close()
 
@@ -453,6 +509,32 @@ class AuditApp(Application):
         self.subapp.start()
 
 
+class ReconcileApp(SubApp):
+    description = "Run the reconciler's jobs: until nothing is due (--once), or forever."
+
+    once = Bool(False, config=True, help="Run passes until nothing is due, then exit.")
+    flags = {"once": ({"ReconcileApp": {"once": True}}, "run until nothing is due, then exit")}
+
+    async def run(self) -> int:
+        backend = await self.trevor.make_backend()
+        reconciler = self.trevor.make_reconciler(backend)
+        try:
+            if self.once:
+                done = await reconciler.run_until_idle()
+                print(f"reconciled: {done} items done")
+                return 0
+            reconciler.start()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            return 0
+        finally:
+            await reconciler.stop()
+            await backend.close()
+
+
 class DemoApp(SubApp):
     description = "Create the demo world (projects, users; tokens printed) and serve."
 
@@ -482,6 +564,7 @@ TrevorBackend.subcommands = {
     "sync-projects": (SyncProjectsApp, SyncProjectsApp.description),
     "token": (TokenApp, TokenApp.description),
     "audit": (AuditApp, AuditApp.description),
+    "reconcile": (ReconcileApp, ReconcileApp.description),
 }
 
 

@@ -1,0 +1,302 @@
+"""The agent review: SUBMITTED → AGENT_REVIEW → HUMAN_REVIEW (SPEC §4, §5).
+
+A reconciler job. It claims submitted requests (and agent reviews whose lease ran out), runs
+the SDC rule engine on every current object with the evidence stored beside it, and commits
+one agent :class:`~trevor_backend.orm.Review` per revision together with the transition to
+HUMAN_REVIEW. ``Review.agent_key = "{request_id}:{revision}"`` is unique, so however many
+processes or retries run the same review, at most one result is ever committed.
+
+The agent recommends; it never decides. Its report is what checkers see beside each object and
+what ``ObjectOut.verdict`` shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.exc import IntegrityError
+from traitlets import Float, Int
+from traitlets.config import LoggingConfigurable
+
+from ..contract import RequestStatus, ReviewKind
+from ..orm import AirlockRequest, OutputObject, Project, Review, utcnow
+from ..principal import system
+from ..reconciler import JobContext, claim_requests, crash_after_claim_hook, release_with_error
+from ..sdc.params import Params
+from ..sdc.report import aggregate, check_object
+from ..statemachine import transition
+from .context import Settings
+from .requests import current_objects, lock
+
+log = logging.getLogger("trevor_backend.agent")
+S = RequestStatus
+AGENT = system("agent")
+
+TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+
+
+def agent_key(rid: str, revision: int) -> str:
+    return f"{rid}:{revision}"
+
+
+@dataclass(frozen=True)
+class ObjectSnapshot:
+    """What the agent needs of one object, read before the (slow) checks run outside any
+    transaction."""
+
+    id: str
+    logical_id: str
+    version: int
+    filename: str
+    size: int
+    sha256: str
+    storage_key: str
+    statbarn: str | None
+    evidence: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, obj: OutputObject) -> ObjectSnapshot:
+        return cls(
+            id=obj.id,
+            logical_id=obj.logical_id,
+            version=obj.version,
+            filename=obj.filename,
+            size=obj.size,
+            sha256=obj.sha256,
+            storage_key=obj.storage_key,
+            statbarn=obj.meta.statbarn if obj.meta is not None else None,
+            evidence=obj.evidence,
+        )
+
+
+def sdc_params(
+    settings: Settings, project_params: dict[str, Any] | None
+) -> tuple[Params, list[str]]:
+    """Deployment parameters overlaid with the project's. A bad project override must not stop
+    reviews: it is reported in the notes and the deployment parameters apply."""
+    notes: list[str] = []
+    try:
+        base = Params.from_mapping(dict(settings.sdc_params))
+    except ValueError as exc:
+        notes.append(f"deployment SDC parameters ignored: {exc}")
+        base = Params()
+    try:
+        return Params.from_mapping(project_params or {}, base=base), notes
+    except ValueError as exc:
+        notes.append(f"project SDC parameters ignored: {exc}")
+        return base, notes
+
+
+def tabular_separator(filename: str) -> str | None:
+    lowered = filename.lower()
+    for suffix, sep in TABULAR_SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return sep
+    return None
+
+
+def parse_table(filename: str, data: bytes) -> pd.DataFrame | None:
+    """A CSV/TSV/Parquet object as a DataFrame (first column as the index for text tables,
+    as pandas writes them), or None for other kinds of file."""
+    sep = tabular_separator(filename)
+    if sep is not None:
+        return pd.read_csv(io.BytesIO(data), sep=sep, index_col=0)
+    if filename.lower().endswith(".parquet"):
+        return pd.read_parquet(io.BytesIO(data))
+    return None
+
+
+class AgentReviewJob(LoggingConfigurable):
+    """Reconciler job: the automatic SDC review of submitted requests."""
+
+    batch_size = Int(10, config=True, help="Requests claimed per pass.")
+    max_table_bytes = Int(
+        20 * 1024**2,
+        config=True,
+        help="Largest CSV/TSV/Parquet object the agent loads into memory; larger ones get the "
+        "file-level and evidence checks only.",
+    )
+    retry_delay = Float(
+        5.0, config=True, help="Seconds before a failed agent review is tried again."
+    )
+
+    def _narrative(self) -> Any:
+        cls = getattr(self.parent, "narrative_class", None)
+        if cls is None:
+            return None
+        if not hasattr(self, "_narrative_instance"):
+            self._narrative_instance = cls(parent=self.parent)
+        return self._narrative_instance
+
+    async def run_once(self, ctx: JobContext) -> int:
+        claimed: list[tuple[str, int]] = []
+        async with ctx.sessions.begin() as session:
+            for rid in await claim_requests(
+                session, ctx, (S.SUBMITTED, S.AGENT_REVIEW), limit=self.batch_size
+            ):
+                r = await session.get(AirlockRequest, rid, populate_existing=True)
+                assert r is not None
+                if r.status == S.SUBMITTED:
+                    await transition(session, r, "start_agent_review", AGENT)
+                    # transition() ends leases held on the old state; keep ours on the new one.
+                    r.lease_owner, r.lease_expires_at = ctx.owner, ctx.lease_until()
+                    r.attempts = 1
+                claimed.append((rid, r.revision))
+        if claimed:
+            crash_after_claim_hook()
+        done = 0
+        for rid, revision in claimed:
+            try:
+                done += await self.review(ctx, rid, revision)
+            except Exception as exc:
+                log.exception("agent review of %s (revision %s) failed", rid, revision)
+                await release_with_error(
+                    ctx,
+                    rid,
+                    f"agent review: {type(exc).__name__}: {exc}",
+                    retry_in=self.retry_delay,
+                )
+        return done
+
+    async def review(self, ctx: JobContext, rid: str, revision: int) -> int:
+        """Review one claimed request; 1 if this call committed the review, else 0."""
+        async with ctx.sessions() as session:
+            r = await session.get(AirlockRequest, rid)
+            if r is None or r.status != S.AGENT_REVIEW or r.revision != revision:
+                return 0
+            project = await session.get(Project, r.project_id)
+            objects = [ObjectSnapshot.of(o) for o in await current_objects(session, rid)]
+            project_params = dict(project.sdc_params or {}) if project else {}
+        report = await self.build_report(ctx, objects, project_params, revision)
+        narrative = self._narrative()
+        if narrative is not None:
+            await self._add_narrative(narrative, report)
+        try:
+            async with ctx.sessions.begin() as session:
+                r = await lock(session, rid)
+                # Withdrawn meanwhile, or already finished by another process: nothing to do.
+                if r is None or r.status != S.AGENT_REVIEW or r.revision != revision:
+                    return 0
+                session.add(
+                    Review(
+                        request_id=rid,
+                        revision=revision,
+                        reviewer_id=None,
+                        agent_key=agent_key(rid, revision),
+                        kind=ReviewKind.AGENT.value,
+                        decision=None,  # the agent recommends; only checkers decide
+                        summary=report["summary"],
+                        report=report,
+                    )
+                )
+                await session.flush()
+                await transition(
+                    session,
+                    r,
+                    "finish_agent_review",
+                    AGENT,
+                    payload={
+                        "recommendation": report["recommendation"],
+                        "verdicts": report["counts"],
+                    },
+                )
+        except IntegrityError:
+            # uq_reviews_agent_key: another process committed this revision's review first.
+            log.info("agent review of %s revision %s already committed elsewhere", rid, revision)
+            return 0
+        return 1
+
+    async def build_report(
+        self,
+        ctx: JobContext,
+        objects: list[ObjectSnapshot],
+        project_params: dict[str, Any],
+        revision: int,
+    ) -> dict[str, Any]:
+        params, notes = sdc_params(ctx.settings, project_params)
+        results: dict[str, dict[str, Any]] = {}
+        for obj in objects:
+            results[obj.id] = await self.check(ctx, obj, params)
+        counts = {k: 0 for k in ("pass", "review", "fail")}
+        for res in results.values():
+            counts[res["status"]] += 1
+        recommendation = aggregate([res["status"] for res in results.values()])
+        return {
+            "schema": "trevor.agent-report/1",
+            "revision": revision,
+            "generated_at": utcnow().isoformat(),
+            "recommendation": recommendation,
+            "counts": counts,
+            "summary": (
+                f"recommendation: {recommendation} ({counts['pass']} pass, "
+                f"{counts['review']} review, {counts['fail']} fail)"
+            ),
+            "params": params.to_dict(),
+            "notes": notes,
+            "objects": results,
+        }
+
+    async def check(self, ctx: JobContext, obj: ObjectSnapshot, params: Params) -> dict[str, Any]:
+        notes: list[str] = []
+        evidence = obj.evidence
+        if evidence is not None and evidence.get("sha256") not in (None, obj.sha256):
+            # Evidence is bound to the file it was computed for (checked at attach time too);
+            # evidence for other bytes says nothing about these.
+            notes.append("the stored evidence belongs to a different file and was ignored")
+            evidence = None
+        table = await self._load_table(ctx, obj, notes)
+        report = await asyncio.to_thread(
+            check_object,
+            statbarn=obj.statbarn,
+            filename=obj.filename,
+            size=obj.size,
+            table=table,
+            evidence=evidence,
+            params=params,
+        )
+        out = report.to_dict()
+        out.pop("params", None)  # the same for every object: kept once at the top
+        out["notes"] = notes + list(out.get("notes") or [])
+        out.update(
+            filename=obj.filename,
+            logical_id=obj.logical_id,
+            version=obj.version,
+            sha256=obj.sha256,
+            has_evidence=evidence is not None,
+        )
+        return out
+
+    async def _load_table(
+        self, ctx: JobContext, obj: ObjectSnapshot, notes: list[str]
+    ) -> pd.DataFrame | None:
+        if tabular_separator(obj.filename) is None and not obj.filename.lower().endswith(
+            ".parquet"
+        ):
+            return None
+        if obj.size > self.max_table_bytes:
+            notes.append(f"the table is larger than {self.max_table_bytes} bytes: not loaded")
+            return None
+        data = await ctx.store.read_bytes(obj.storage_key)
+        try:
+            return await asyncio.to_thread(parse_table, obj.filename, data)
+        except Exception as exc:  # a malformed table is the checker's business, not a crash
+            notes.append(f"the file could not be read as a table: {type(exc).__name__}: {exc}")
+            return None
+
+    async def _add_narrative(self, narrative: Any, report: dict[str, Any]) -> None:
+        """Ask the narrative backend for a summary. It never decides: whatever happens here
+        (errors, timeouts) the review goes ahead without one."""
+        timeout = float(getattr(narrative, "timeout", 30.0))
+        try:
+            text = await asyncio.wait_for(narrative.summarise(report), timeout)
+        except Exception as exc:
+            log.warning("narrative unavailable: %s: %s", type(exc).__name__, exc)
+            report["narrative_error"] = f"{type(exc).__name__}: {exc}"[:500]
+            return
+        if text:
+            report["narrative"] = str(text)[:10_000]
