@@ -245,3 +245,41 @@ def test_regression_dof_boundary(extra_dof: int) -> None:
     # A lower deployment threshold turns the 9-dof model into a pass in both engines.
     acro, ours = ar.ols({"dof": 9}, y, x)
     assert ours.status == acro.status == "pass"
+
+
+def test_histogram_counts_the_maximum(tmp_path, monkeypatch) -> None:
+    """ACRO bins with numpy.digitize, which puts the maximum outside the last bin; trevor
+    counts it (numpy.histogram), so a last bin of exactly `threshold` records passes."""
+    monkeypatch.chdir(tmp_path)  # ACRO writes its plot to the working directory
+    df = pd.DataFrame({"v": [0.0] * 15 + [7.0] * 9 + [10.0]})
+    session = ar.acro_session({})
+    session.hist(df, "v", bins=2)
+    acro_record = ar._acro_last(session)
+    assert acro_record.status == "fail"  # ACRO saw 9 records in [5, 10]
+    figure = trevor.hist(df, "v", bins=2)
+    evidence = trevor.check(figure)
+    assert evidence.status == "pass"
+    from jupyter_trevor.kernel.display import evidence_of
+
+    assert evidence_of(figure).n[:, 0].tolist() == [15, 10]
+    # One record fewer in the last bin fails in both engines.
+    short = pd.DataFrame({"v": [0.0] * 15 + [7.0] * 8 + [10.0]})
+    session.hist(short, "v", bins=2)
+    assert ar._acro_last(session).status == "fail"
+    assert trevor.check(trevor.hist(short, "v", bins=2)).status == "fail"
+
+
+def test_survival_tables_are_reviewed_not_always_failed() -> None:
+    """ACRO gives every Kaplan-Meier table dof 0 and fails it; trevor asks a checker to
+    review it and fails only time points with fewer than survival_threshold at risk."""
+    rng = np.random.default_rng(0)
+    time = rng.integers(1, 6, 400)
+    status = rng.integers(0, 2, 400)
+    session = ar.acro_session({})
+    session.surv_func(time, status, output="table")
+    assert ar._acro_last(session).status == "fail"
+    report = trevor.check(trevor.survival(time, status))
+    assert report.status == "review"
+    assert {f.rule for f in report.failing} == {"manual"}
+    late = trevor.check(trevor.survival(np.r_[time, [40, 41]], np.r_[status, [1, 1]]))
+    assert late.status == "fail" and "survival" in late.rules("fail")
