@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.backend"]
+pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.backend", "tests.fixtures.smtp"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

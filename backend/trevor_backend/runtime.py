@@ -26,6 +26,9 @@ class Backend:
         self.requests = RequestService(self.ctx)
         self.uploads = UploadService(self.ctx)
         self.previews = PreviewService(self.ctx, self.requests)
+        from .services.notifications import NotificationService
+
+        self.notifications = NotificationService(self.ctx)
         self.metrics = Metrics()
 
     async def close(self) -> None:

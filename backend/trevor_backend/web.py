@@ -13,6 +13,17 @@ ID = r"(?P<{}>[A-Za-z0-9_-]+)"
 RID, OID = ID.format("rid"), ID.format("oid")
 
 
+def _notification_routes() -> list[tuple[str, type[web.RequestHandler]]]:
+    from .handlers import notifications
+
+    return [
+        (r"/api/v1/notifications", notifications.NotificationsHandler),
+        # Before the {nid} route, whose pattern would also match "unread-count".
+        (r"/api/v1/notifications/unread-count", notifications.UnreadCountHandler),
+        (rf"/api/v1/notifications/{ID.format('nid')}", notifications.NotificationHandler),
+    ]
+
+
 def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     """Every API route; the OpenAPI document is generated from (and tested against) this."""
     return [
@@ -34,6 +45,7 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"/api/v1/requests/{RID}/objects/{OID}/preview", previews.ObjectPreviewHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/metadata", objects.ObjectMetadataHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/evidence", objects.ObjectEvidenceHandler),
+        *_notification_routes(),
     ]
 
 

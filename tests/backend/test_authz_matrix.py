@@ -71,6 +71,10 @@ CASES = [
     Case("GET", OBJ + "/content", expect(401, 200, 404, 200, 200), submitted=True),
     Case("GET", OBJ + "/preview", expect(401, 200, 404, 404, 200)),
     Case("GET", OBJ + "/preview", expect(401, 200, 404, 200, 200), submitted=True),
+    # {nid} is a notification of alice, written for each cell.
+    Case("GET", "/api/v1/notifications?unread=1", expect(401, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/notifications/unread-count", expect(401, 200, 200, 200, 200)),
+    Case("PATCH", "/api/v1/notifications/{nid}", expect(401, 200, 404, 404, 404), {"read": True}),
     Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
     Case("PUT", OBJ + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
     Case("POST", OBJ + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
@@ -85,6 +89,19 @@ async def _fresh_request(alice: Client, submitted: bool) -> tuple[str, str]:
     return rid, obj["id"]
 
 
+async def _notification_of_alice(live: LiveBackend) -> str:
+    from sqlalchemy import select
+
+    from trevor_backend.orm import Notification, User
+
+    async with live.backend.ctx.sessions.begin() as session:
+        uid = await session.scalar(select(User.id).where(User.username == "alice"))
+        note = Notification(user_id=uid, event_type="approved", payload={})
+        session.add(note)
+        await session.flush()
+        return note.id
+
+
 @pytest.mark.parametrize(
     "case",
     CASES,
@@ -95,7 +112,8 @@ async def test_authorisation_matrix(live: LiveBackend, case: Case) -> None:
     got: dict[str | None, int] = {}
     for role in ROLES:
         rid, oid = await _fresh_request(alice, case.submitted)
-        path = case.path.format(rid=rid, oid=oid)
+        nid = await _notification_of_alice(live) if "{nid}" in case.path else ""
+        path = case.path.format(rid=rid, oid=oid, nid=nid)
         client = live.client(role)
         if case.raw is not None:
             reply = await client.request(case.method, path, body=case.raw)
@@ -115,6 +133,7 @@ def test_matrix_covers_every_route() -> None:
         c.path.split("?")[0]
         .replace("{rid}", "(?P<rid>[A-Za-z0-9_-]+)")
         .replace("{oid}", "(?P<oid>[A-Za-z0-9_-]+)")
+        .replace("{nid}", "(?P<nid>[A-Za-z0-9_-]+)")
         for c in CASES
     }
     missing = [pattern for pattern, _ in api_routes() if pattern not in covered]

@@ -1,0 +1,103 @@
+"""The caller's in-app notifications: list (newest first, cursor), mark read/unread, count."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+
+from ..errors import FieldError, NotFound, ValidationFailed
+from ..orm import Notification, utcnow
+from ..principal import Principal
+from ..schemas import NotificationList, NotificationOut, UnreadCount
+from .context import Context
+
+MAX_PAGE = 200
+
+
+def notification_out(n: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=n.id,
+        event_type=n.event_type,
+        request=n.request_id,
+        payload=dict(n.payload or {}),
+        created_at=n.created_at,
+        read_at=n.read_at,
+        read=n.read_at is not None,
+    )
+
+
+def _encode_cursor(created_at: datetime, nid: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{nid}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, nid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), nid
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
+        ) from exc
+
+
+class NotificationService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @staticmethod
+    def _mine(p: Principal) -> list[object]:
+        # The system principal has no inbox; user_id None then matches nothing.
+        return [Notification.user_id == (p.user_id or "")]
+
+    async def list(
+        self, p: Principal, *, unread: bool = False, limit: int = 50, cursor: str | None = None
+    ) -> NotificationList:
+        limit = max(1, min(limit, MAX_PAGE))
+        q = select(Notification).where(*self._mine(p))
+        if unread:
+            q = q.where(Notification.read_at.is_(None))
+        if cursor:
+            stamp, nid = _decode_cursor(cursor)
+            q = q.where(
+                or_(
+                    Notification.created_at < stamp,
+                    and_(Notification.created_at == stamp, Notification.id < nid),
+                )
+            )
+        q = q.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
+        async with self.ctx.sessions() as session:
+            rows = list(await session.scalars(q))
+        page = rows[:limit]
+        return NotificationList(
+            items=[notification_out(n) for n in page],
+            next_cursor=_encode_cursor(page[-1].created_at, page[-1].id)
+            if len(rows) > limit
+            else None,
+        )
+
+    async def mark(self, p: Principal, nid: str, read: bool) -> NotificationOut:
+        async with self.ctx.sessions.begin() as session:
+            n = await session.scalar(
+                select(Notification).where(Notification.id == nid, *self._mine(p))
+            )
+            if n is None:
+                # Someone else's notification is as absent as a missing one.
+                raise NotFound("notification not found")
+            if read and n.read_at is None:
+                n.read_at = utcnow()
+            elif not read:
+                n.read_at = None
+            await session.flush()
+            return notification_out(n)
+
+    async def unread_count(self, p: Principal) -> UnreadCount:
+        async with self.ctx.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(*self._mine(p), Notification.read_at.is_(None))
+            )
+        return UnreadCount(unread=int(count or 0))

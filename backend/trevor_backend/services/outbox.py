@@ -1,0 +1,265 @@
+"""Getting notifications out: two reconciler jobs over two tables (SPEC §3 "state is the queue").
+
+``DispatchJob``
+    A ``Notification`` row with ``dispatched_at IS NULL`` (written inside a transition's
+    transaction by ``services.notify``) is fanned out to one ``OutboxMessage`` per configured
+    channel that wants it, and ``dispatched_at`` is set — in one transaction, claimed with a
+    conditional ``UPDATE … WHERE dispatched_at IS NULL`` whose row count says which process won.
+    So each notification is queued exactly once however many backend processes run.
+
+``OutboxJob``
+    An ``OutboxMessage`` with ``sent_at IS NULL``, due (``next_attempt_at <= now``), under the
+    attempt limit and not leased is claimed with a lease (and its attempt counted), then sent
+    outside any transaction. Success sets ``sent_at``; failure records ``last_error`` and pushes
+    ``next_attempt_at`` out exponentially. After ``outbox_max_attempts`` the message is given up:
+    logged, and kept (``sent_at`` NULL, ``last_error`` set) for an admin to see.
+
+A process that dies mid-send leaves a lease that expires; the message is then sent again. Delivery
+is therefore at least once; each message carries its outbox id (email ``Message-ID``, webhook
+``X-Trevor-Delivery``) so a receiver can recognise a repeat. Nothing here runs inside a request
+transition, so a slow or broken channel never delays one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..orm import AirlockRequest, Notification, OutboxMessage, User, utcnow
+from .context import Context
+from .notifiers import NotificationView, Notifier
+
+log = logging.getLogger("trevor_backend.outbox")
+
+#: Longest wait between two attempts, however many failures came before.
+MAX_BACKOFF = 6 * 3600.0
+
+
+def _owner(ctx: Any) -> str:
+    owner = getattr(ctx, "owner", "")
+    return owner or f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def backoff_seconds(base: float, attempts: int) -> float:
+    """Delay after the ``attempts``-th failure: base, 2·base, 4·base, … capped at 6 h."""
+    return min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF)
+
+
+def _skip_locked(session: AsyncSession, query: Any) -> Any:
+    # PostgreSQL: concurrent claimers take different rows instead of queueing on the same ones.
+    # SQLite serialises writers (BEGIN IMMEDIATE), so the conditional UPDATE alone decides.
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+class DispatchJob:
+    """Notifications → one outbox row per channel (see the module docstring)."""
+
+    name = "notification-dispatch"
+    batch = 100
+
+    async def run_once(self, ctx: Context) -> int:
+        notifiers: list[Notifier] = list(getattr(ctx, "notifiers", []) or [])
+        done = 0
+        async with ctx.sessions.begin() as session:
+            ids = list(
+                await session.scalars(
+                    _skip_locked(
+                        session,
+                        select(Notification.id)
+                        .where(Notification.dispatched_at.is_(None))
+                        .order_by(Notification.created_at, Notification.id)
+                        .limit(self.batch),
+                    )
+                )
+            )
+            now = utcnow()
+            for nid in ids:
+                claimed = await session.execute(
+                    update(Notification)
+                    .where(Notification.id == nid, Notification.dispatched_at.is_(None))
+                    .values(dispatched_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # another process queued it
+                if notifiers:
+                    await self._fan_out(session, ctx, notifiers, nid)
+                done += 1
+        return done
+
+    async def _fan_out(
+        self, session: AsyncSession, ctx: Context, notifiers: list[Notifier], nid: str
+    ) -> None:
+        note = await session.get(Notification, nid)
+        assert note is not None
+        user = await session.get(User, note.user_id)
+        if user is None:
+            return
+        request = await session.get(AirlockRequest, note.request_id) if note.request_id else None
+        view = NotificationView(
+            id=note.id,
+            event_type=note.event_type,
+            created_at=note.created_at.isoformat(),
+            payload=dict(note.payload or {}),
+            username=user.username,
+            display_name=user.display_name or user.username,
+            email=user.email or None,
+            request_id=note.request_id,
+            project_id=request.project_id if request else None,
+            request_url=None,
+        )
+        for notifier in notifiers:
+            try:
+                messages = notifier.messages(view)
+            except Exception as exc:
+                # A broken template must not hold every other notification back: the failure
+                # is kept as a given-up outbox row, visible to admins, and logged.
+                log.exception("channel %s could not prepare notification %s", notifier.channel, nid)
+                session.add(
+                    OutboxMessage(
+                        notification_id=nid,
+                        channel=notifier.channel,
+                        recipient="",
+                        payload={},
+                        attempts=ctx.settings.outbox_max_attempts,
+                        last_error=f"could not prepare the message: {exc!r}"[:2000],
+                    )
+                )
+                continue
+            for recipient, payload in messages:
+                session.add(
+                    OutboxMessage(
+                        notification_id=nid,
+                        channel=notifier.channel,
+                        recipient=recipient,
+                        payload=payload,
+                        next_attempt_at=utcnow(),
+                    )
+                )
+
+
+class OutboxJob:
+    """Send due outbox messages, with a lease, retries and back-off (see the module docstring)."""
+
+    name = "outbox"
+    batch = 20
+
+    def _due(self, now: datetime, max_attempts: int) -> list[Any]:
+        m = OutboxMessage
+        return [
+            m.sent_at.is_(None),
+            m.attempts < max_attempts,
+            m.next_attempt_at <= now,
+            or_(m.lease_expires_at.is_(None), m.lease_expires_at < now),
+        ]
+
+    async def claim(self, ctx: Context, owner: str) -> list[OutboxMessage]:
+        settings = ctx.settings
+        now = utcnow()
+        due = self._due(now, settings.outbox_max_attempts)
+        claimed: list[str] = []
+        async with ctx.sessions.begin() as session:
+            ids = list(
+                await session.scalars(
+                    _skip_locked(
+                        session,
+                        select(OutboxMessage.id)
+                        .where(*due)
+                        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                        .limit(self.batch),
+                    )
+                )
+            )
+            for mid in ids:
+                result = await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == mid, *due)
+                    .values(
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=settings.outbox_lease),
+                        # Counted at claim time, so a message that crashes its sender
+                        # still runs out of attempts instead of looping forever.
+                        attempts=OutboxMessage.attempts + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(mid)
+            if not claimed:
+                return []
+            rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed)))
+            messages = list(rows)
+            session.expunge_all()
+        return messages
+
+    async def run_once(self, ctx: Context) -> int:
+        owner = _owner(ctx)
+        messages = await self.claim(ctx, owner)
+        if messages:
+            await asyncio.gather(*(self._deliver(ctx, owner, m) for m in messages))
+        return len(messages)
+
+    async def _deliver(self, ctx: Context, owner: str, msg: OutboxMessage) -> None:
+        settings = ctx.settings
+        notifier = next(
+            (n for n in getattr(ctx, "notifiers", []) or [] if n.channel == msg.channel), None
+        )
+        error: str | None = None
+        try:
+            if notifier is None:
+                raise LookupError(f"channel {msg.channel!r} is not configured")
+            # Inside the lease: a hung server must not outlive our claim on the message.
+            await asyncio.wait_for(
+                notifier.send(msg.id, msg.recipient, dict(msg.payload or {})),
+                timeout=max(1.0, settings.outbox_lease * 0.8),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
+        now = utcnow()
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        if error is None:
+            values |= {"sent_at": now, "last_error": None}
+            log.info("sent %s message %s to %s", msg.channel, msg.id, msg.recipient)
+        else:
+            delay = backoff_seconds(settings.outbox_backoff, msg.attempts)
+            values |= {"last_error": error, "next_attempt_at": now + timedelta(seconds=delay)}
+            if msg.attempts >= settings.outbox_max_attempts:
+                log.error(
+                    "giving up %s message %s to %s after %d attempts: %s",
+                    msg.channel,
+                    msg.id,
+                    msg.recipient,
+                    msg.attempts,
+                    error,
+                )
+            else:
+                log.warning(
+                    "%s message %s to %s failed (attempt %d, retry in %.0fs): %s",
+                    msg.channel,
+                    msg.id,
+                    msg.recipient,
+                    msg.attempts,
+                    delay,
+                    error,
+                )
+        async with ctx.sessions.begin() as session:
+            # Only while we still hold the lease: if it ran out and another process took the
+            # message, that process's outcome is the one recorded.
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == msg.id, OutboxMessage.lease_owner == owner)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
