@@ -16,16 +16,24 @@ interface Props {
 
 function TagForm(props: Props): JSX.Element {
   const [form, setForm] = React.useState<MetadataForm>(props.initial);
+  // Errors from the last attempt; a field's error goes away once the field is edited.
+  const [errors, setErrors] = React.useState<Record<string, string>>(props.errors);
   const update = (patch: Partial<MetadataForm>) => {
     const next = { ...form, ...patch };
     setForm(next);
+    setErrors(prev => {
+      const rest = { ...prev };
+      for (const key of Object.keys(patch)) {
+        delete rest[`/${key}`];
+        delete rest[`/metadata/${key}`];
+      }
+      return rest;
+    });
     props.onChange(next);
   };
   const err = (name: string) =>
-    props.errors[`/${name}`] || props.errors[`/metadata/${name}`] ? (
-      <span className="trevor-field-error">
-        {props.errors[`/${name}`] || props.errors[`/metadata/${name}`]}
-      </span>
+    errors[`/${name}`] || errors[`/metadata/${name}`] ? (
+      <span className="trevor-field-error">{errors[`/${name}`] || errors[`/metadata/${name}`]}</span>
     ) : null;
   const text = (name: keyof MetadataForm, label: string, multiline = false) => (
     <label className="trevor-field">
@@ -45,7 +53,7 @@ function TagForm(props: Props): JSX.Element {
         disclosure evidence computed at source, so an output checker judges them; use the
         <code> trevor</code> helpers in the kernel for tables when you can.
       </p>
-      {props.errors['/output'] && <div className="trevor-field-error">{props.errors['/output']}</div>}
+      {errors['/output'] && <div className="trevor-field-error">{errors['/output']}</div>}
       {text('title', 'Title')}
       <label className="trevor-field">
         <span>Statbarn (statistical type)</span>

@@ -1,0 +1,308 @@
+"""The Airlock panel and the notebook action in a real browser (Debian Chromium via Playwright),
+against a real JupyterLab (subprocess) and a real trevor backend (in-process, loopback port).
+
+A researcher: opens the panel, sees a tagged output with its pre-check verdict, bundles it into
+a new request, submits it; then tags an HTML table from a notebook output with the cell action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_trevor import workspace as ws
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TOKEN = "browser-test-token"
+ARTIFACTS = ROOT / "test-output" / "panel"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
+]
+
+
+def _labextension_built() -> bool:
+    return (ROOT / "jupyter_trevor" / "labextension" / "static" / "style.js").exists()
+
+
+@pytest.fixture(scope="session")
+def labextension() -> Path:
+    """The built frontend; built here when missing (same script setup uses)."""
+    if not _labextension_built() or not _linked():
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "build-labextension.sh")], check=True, cwd=ROOT
+        )
+    return ROOT / "jupyter_trevor" / "labextension"
+
+
+def _linked() -> bool:
+    return (Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-trevor").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_lab(port: int, root: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                f"--port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={TOKEN}",
+                "--ServerApp.allow_root=True",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.jpserver_extensions={'jupyter_trevor': True, 'jupyterlab': True}",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@dataclass
+class Lab:
+    url: str
+    workspace: Path
+    log: Path
+
+
+@pytest.fixture
+def lab_workspace(tmp_path: Path) -> Path:
+    w = tmp_path / "workspace"
+    w.mkdir()
+    return w
+
+
+@pytest.fixture
+async def lab(
+    live: Any, labextension: Path, lab_workspace: Path, tmp_path: Path
+) -> AsyncIterator[Lab]:
+    port = _free_port()
+    cfg = tmp_path / "jupyter-config"
+    cfg.mkdir()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(cfg),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "TREVOR_BACKEND_URL": live.url,
+        "TREVOR_TOKEN": live.tokens["alice"],
+        "TREVOR_PROJECT": "p1",
+    }
+    log = tmp_path / "lab.log"
+    proc = _start_lab(port, lab_workspace, env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        from tornado.httpclient import AsyncHTTPClient
+
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                r = await client.fetch(f"{url}/trevor/version?token={TOKEN}", raise_error=False)
+                if r.code == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("jupyter lab did not start:\n" + log.read_text()[-3000:])
+            await asyncio.sleep(0.5)
+        yield Lab(url, lab_workspace, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+async def page(lab: Lab) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1400, "height": 900})
+        pg = await context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield pg
+        finally:
+            await browser.close()
+        # An uncaught exception in our code would be a bug even if the flow looked fine.
+        assert not [e for e in errors if "trevor" in e.lower()], errors
+
+
+async def open_panel(page: Any, lab: Lab) -> Any:
+    await page.goto(f"{lab.url}/lab?token={TOKEN}")
+    tab = page.locator('.lm-TabBar-tab[data-id="trevor-airlock"]')
+    await tab.wait_for(timeout=60_000)
+    await tab.click()
+    panel = page.locator(".trevor-panel")
+    await panel.wait_for()
+    return panel
+
+
+def tag_table(workspace: Path) -> None:
+    src = workspace / "t.csv"
+    src.write_text("region,n\nNorth,12\nSouth,40\n")
+    ws.write_output(
+        workspace,
+        "counts",
+        src,
+        {
+            "title": "Counts by region",
+            "statbarn": "Frequencies",
+            "justification": "Paper table 2",
+            "evidence": {"cells": []},
+            "report": {"status": "pass", "findings": []},
+        },
+    )
+    src.unlink()
+
+
+async def test_researcher_bundles_and_submits(page: Any, lab: Lab, live: Any) -> None:
+    tag_table(lab.workspace)
+    panel = await open_panel(page, lab)
+    output = panel.locator(".trevor-output", has_text="Counts by region")
+    await output.wait_for()
+    assert await output.locator(".trevor-verdict-pass").inner_text() == "Pass"
+
+    await output.locator("input[type=checkbox]").check()
+    await panel.get_by_label("New request title").fill("Paper tables")
+    await panel.get_by_role("button", name="Add 1 to request").click()
+
+    view = panel.locator(".trevor-request-view")
+    await view.wait_for()
+    await view.get_by_text("Draft").first.wait_for()
+    await view.locator(".trevor-object", has_text="Counts by region").wait_for()
+    await page.screenshot(path=str(ARTIFACTS / "request-draft.png"))
+
+    await view.get_by_role("button", name="Submit for review").click()
+    await view.locator(".trevor-status-info").first.wait_for()  # Submitted / under review
+    reqs = (await live.client("alice").get("/api/v1/requests?project=p1")).json["items"]
+    assert [(r["title"], r["status"] != "DRAFT") for r in reqs] == [("Paper tables", True)]
+    assert reqs[0]["objects"][0]["metadata"]["statbarn"] == "Frequencies"
+    await page.screenshot(path=str(ARTIFACTS / "request-submitted.png"))
+
+
+def notebook_with_table(workspace: Path) -> str:
+    html = (
+        '<table border="1" class="dataframe"><thead><tr><th>region</th><th>n</th></tr></thead>'
+        "<tbody><tr><td>North</td><td>12</td></tr><tr><td>South</td><td>40</td></tr></tbody>"
+        "</table>"
+    )
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "cell-1",
+                "execution_count": 1,
+                "metadata": {},
+                "source": "df.groupby('region').size()",
+                "outputs": [
+                    {
+                        "output_type": "execute_result",
+                        "execution_count": 1,
+                        "metadata": {},
+                        "data": {"text/html": html, "text/plain": "region n ..."},
+                    }
+                ],
+            }
+        ],
+    }
+    (workspace / "analysis.ipynb").write_text(json.dumps(nb))
+    return "analysis.ipynb"
+
+
+async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:
+    name = notebook_with_table(lab.workspace)
+    await page.goto(f"{lab.url}/lab/tree/{name}?token={TOKEN}")
+    out = page.locator(".jp-OutputArea-child").first
+    await out.wait_for(timeout=60_000)
+    await out.click(button="right")
+    await page.locator(".lm-Menu-itemLabel", has_text="Add output to airlock").click()
+
+    dialog = page.locator(".jp-Dialog")
+    await dialog.wait_for()
+    await dialog.get_by_text("CSV table").wait_for()
+    # Submitting empty shows the form's own validation instead of a server round trip.
+    await dialog.get_by_role("button", name="Add to airlock").click()
+    await page.locator(".jp-Dialog .trevor-field-error").first.wait_for()
+    dialog = page.locator(".jp-Dialog")
+    await dialog.locator(".trevor-field", has_text="Title").locator("input").fill("Regions")
+    # Editing a field clears its error; the others stay until fixed.
+    assert (
+        await dialog.locator(".trevor-field", has_text="Title")
+        .locator(".trevor-field-error")
+        .count()
+        == 0
+    )
+    assert await dialog.locator(".trevor-field-error").count() == 2
+    await dialog.locator("select").select_option("Frequencies")
+    await (
+        dialog.locator(".trevor-field", has_text="Justification")
+        .locator("textarea")
+        .fill("Table 1")
+    )
+    await page.screenshot(path=str(ARTIFACTS / "tag-dialog.png"))
+    await dialog.get_by_role("button", name="Add to airlock").click()
+
+    await page.locator(".jp-Cell.trevor-tagged").wait_for()
+    records = ws.list_outputs(lab.workspace)
+    assert [(r["title"], r["media_type"], r["statbarn"]) for r in records] == [
+        ("Regions", "text/csv", "Frequencies")
+    ]
+    stored = (ws.output_dir(lab.workspace, records[0]["id"]) / records[0]["filename"]).read_text()
+    assert stored.splitlines() == ["region,n", "North,12", "South,40"]
+    assert records[0]["provenance"]["cell_id"] == "cell-1"
+    # The panel (possibly collapsed after the navigation) reloaded its list on the signal.
+    await page.locator(".trevor-panel .trevor-output", has_text="Regions").wait_for(
+        state="attached"
+    )
+    await page.screenshot(path=str(ARTIFACTS / "tagged-cell.png"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_artifacts() -> Iterator[None]:
+    yield
+    if os.environ.get("CI") and ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
