@@ -212,7 +212,12 @@ def provenance() -> dict[str, Any]:
     ip = get_ipython()
     if ip is None:
         return prov
-    prov["execution_count"] = getattr(ip, "execution_count", None)
+    # IPython counts the running cell in the display hook; execution_count is already
+    # the next cell's number while a cell runs.
+    prompt = getattr(getattr(ip, "displayhook", None), "prompt_count", None)
+    prov["execution_count"] = (
+        prompt if isinstance(prompt, int) else getattr(ip, "execution_count", None)
+    )
     session_name = ip.user_ns.get("__session__") if hasattr(ip, "user_ns") else None
     if not prov["notebook_path"] and isinstance(session_name, str):
         prov["notebook_path"] = session_name
