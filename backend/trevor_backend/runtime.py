@@ -25,6 +25,10 @@ class Backend:
     def __post_init__(self) -> None:
         self.requests = RequestService(self.ctx)
         self.uploads = UploadService(self.ctx)
+        # Imported here, not in the shared import block above, which every team edits.
+        from .services.release import ReleaseService
+
+        self.release = ReleaseService(self.ctx)
         self.previews = PreviewService(self.ctx, self.requests)
         from .services.notifications import NotificationService
 

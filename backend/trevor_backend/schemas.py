@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .contract import Direction, ObjectState, RequestStatus, Role
+from .contract import Decision, Direction, ObjectState, RequestStatus, Role, Visibility
 
 TITLE_MAX = 500
 TEXT_MAX = 20_000
@@ -230,3 +230,123 @@ class NotificationPatch(Model):
 
 class UnreadCount(Model):
     unread: int
+
+
+# --- reviews (docs/review-workflow.md) -------------------------------------------------------
+
+
+class ObjectDecisionIn(Model):
+    object_id: str = Field(min_length=1, max_length=32)
+    decision: Decision
+    comment: str = Field(default="", max_length=TEXT_MAX)
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class ReviewIn(Model):
+    """A checker's review of the current revision: an overall decision and one decision for
+    every current object. Requesting changes or rejecting an object needs a comment."""
+
+    decision: Decision
+    summary: str = Field(default="", max_length=TEXT_MAX)
+    objects: list[ObjectDecisionIn] = Field(max_length=1000)
+
+
+class ObjectDecisionOut(Model):
+    object_id: str
+    decision: Decision
+    comment: str | None = Field(description="null when the comment is private to checkers")
+    visibility: Visibility
+
+
+class ReviewOut(Model):
+    id: str
+    revision: int
+    kind: Literal["human"]
+    reviewer: str = Field(description="username; 'checker N' for researchers")
+    mine: bool
+    decision: Decision
+    summary: str
+    created_at: datetime
+    objects: list[ObjectDecisionOut]
+
+
+class ReviewList(Model):
+    request: str
+    revision: int
+    status: RequestStatus
+    required_reviews: int
+    items: list[ReviewOut]
+    hidden: int = Field(
+        description="Reviews of open rounds the caller may not see yet (blinding)"
+    )
+
+
+class ReviewSubmitted(Model):
+    review: ReviewOut
+    request: RequestOut
+    decided: bool = Field(description="This review completed the round")
+
+
+class ReviewQueueItem(Model):
+    request: RequestOut
+    recommendation: Literal["pass", "fail", "review"] | None
+    verdicts: dict[str, int] = Field(description="Agent verdict counts: pass, review, fail")
+    reviews_received: int
+    reviews_required: int
+
+
+class ReviewQueue(Model):
+    items: list[ReviewQueueItem]
+
+
+class AgentReportOut(Model):
+    request: str
+    revision: int | None
+    available: bool
+    created_at: datetime | None
+    recommendation: Literal["pass", "fail", "review"] | None
+    report: dict[str, Any] | None
+
+
+class ObjectReviewOut(Model):
+    revision: int
+    reviewer: str
+    decision: Decision
+    comment: str | None
+    visibility: Visibility
+
+
+class LineageVersion(Model):
+    object: ObjectOut
+    agent: dict[str, Any] | None = Field(description="The agent's verdict on this version")
+    reviews: list[ObjectReviewOut]
+
+
+class CellChange(Model):
+    row: Any
+    column: Any
+    old: str
+    new: str
+
+
+class TableDiff(Model):
+    older: str = Field(description="object id of the earlier version")
+    newer: str = Field(description="object id of the later version")
+    comparable: bool
+    note: str | None = None
+    key: Literal["first_column", "position"] | None = None
+    rows_added: list[Any] = Field(default_factory=list)
+    rows_removed: list[Any] = Field(default_factory=list)
+    columns_added: list[Any] = Field(default_factory=list)
+    columns_removed: list[Any] = Field(default_factory=list)
+    cells_changed: list[CellChange] = Field(default_factory=list)
+    truncated: bool = False
+
+
+class LineageOut(Model):
+    logical_id: str
+    versions: list[LineageVersion]
+    diffs: list[TableDiff] = Field(
+        description="Cell-level differences between consecutive CSV/TSV versions (or the pair "
+        "asked for with ?diff=A,B)"
+    )

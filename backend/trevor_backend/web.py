@@ -24,6 +24,17 @@ def _notification_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     ]
 
 
+def _review_routes() -> list[tuple[str, type[web.RequestHandler]]]:
+    from .handlers import reviews
+
+    return [
+        (r"/api/v1/review-queue", reviews.ReviewQueueHandler),
+        (rf"/api/v1/requests/{RID}/reviews", reviews.ReviewsHandler),
+        (rf"/api/v1/requests/{RID}/report", reviews.ReportHandler),
+        (rf"/api/v1/requests/{RID}/objects/{OID}/lineage", reviews.LineageHandler),
+    ]
+
+
 def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     """Every API route; the OpenAPI document is generated from (and tested against) this."""
     return [
@@ -45,6 +56,7 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"/api/v1/requests/{RID}/objects/{OID}/preview", previews.ObjectPreviewHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/metadata", objects.ObjectMetadataHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/evidence", objects.ObjectEvidenceHandler),
+        *_review_routes(),
         *_notification_routes(),
     ]
 

@@ -34,6 +34,7 @@ def expect(anon: int, alice: int, bob: int, carol: int, root: int) -> dict[str |
 
 
 EVIDENCE = {"evidence": {"sha256": hashlib.sha256(OBJ_BYTES).hexdigest(), "kind": "table"}}
+REVIEW = {"decision": "approve", "summary": "", "objects": []}
 R = "/api/v1/requests/{rid}"
 OBJ = R + "/objects/{oid}"
 
@@ -78,6 +79,16 @@ CASES = [
     Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
     Case("PUT", OBJ + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
     Case("POST", OBJ + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
+    # Review workflow (tests/backend/test_review_*.py cover requests in HUMAN_REVIEW).
+    Case("GET", "/api/v1/review-queue", expect(401, 200, 200, 200, 200)),
+    Case("GET", R + "/reviews", expect(401, 200, 404, 404, 200)),
+    Case("GET", R + "/reviews", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("POST", R + "/reviews", expect(401, 403, 404, 404, 403), REVIEW),
+    Case("POST", R + "/reviews", expect(401, 403, 404, 409, 403), REVIEW, submitted=True),
+    Case("GET", R + "/report", expect(401, 200, 404, 404, 200)),
+    Case("GET", R + "/report", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("GET", OBJ + "/lineage", expect(401, 200, 404, 404, 200)),
+    Case("GET", OBJ + "/lineage", expect(401, 200, 404, 200, 200), submitted=True),
 ]
 
 

@@ -1,0 +1,747 @@
+"""Release of approved egress requests (SPEC §6 "Release"), and the reconciler jobs around it.
+
+State is the queue (SPEC §3): an egress request in ``APPROVED`` needs packaging. The
+:class:`ReleaseJob` claims one with the lease columns of the request, moves it to
+``RELEASING``, streams the RO-Crate zip to the store while re-verifying every object's sha256,
+then in one transaction records the :class:`~trevor_backend.orm.ReleaseRecord` and moves the
+request to ``RELEASED``. A crash at any point leaves either an expired lease (the work is
+redone; the crate key is unique per attempt so two workers never overwrite each other) or a
+committed release; never a half-written crate that anyone can download.
+
+Failures return the request to ``APPROVED`` through ``fail_release`` with the reason in the
+audit payload. A checksum mismatch (an object changed in the store after approval) is not
+retried: ``attempts`` is set to ``release_max_attempts`` and admins are notified; the job
+leaves it alone until an admin calls ``POST /requests/{rid}/release/retry``. Other errors
+(store unreachable…) are retried with a growing delay up to ``release_max_attempts``, and
+then wait for an admin the same way.
+
+Download links: S3 stores sign a GET URL themselves; the local store gets an HMAC-signed
+backend URL (``services/signing.py``) served by ``handlers/release.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..contract import Direction, ObjectState, RequestStatus, ReviewKind, Visibility
+from ..errors import Conflict, Forbidden, NotFound
+from ..orm import (
+    AirlockRequest,
+    ObjectDecision,
+    OutputObject,
+    Project,
+    ReleaseRecord,
+    Review,
+    User,
+    utcnow,
+)
+from ..principal import Principal, system
+from ..statemachine import transition
+from ..storage import ObjectNotFound, ObjectStore, StorageError
+from . import access, audit, crate, signing
+from .context import Context
+from .notify import notify_users
+from .requests import current_objects, lock
+
+log = logging.getLogger("trevor_backend.release")
+S = RequestStatus
+RELEASE_ACTOR = system("release")
+# Requests waiting on people or the agent; the SLA clock runs in these states.
+WAITING_STATES = (S.SUBMITTED, S.AGENT_REVIEW, S.HUMAN_REVIEW)
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+RETRY_DELAY = 60  # seconds before the first retry of a failed packaging; doubles per attempt
+
+
+# --- API models (kept beside the service that fills them) ------------------------------------
+
+
+class ReleaseOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None
+    expires_at: datetime | None
+    sha256: str
+    size: int
+    filename: str
+    downloads: int
+    released_at: datetime
+    url_kind: str  # "presigned" (S3) | "signed" (backend HMAC link)
+
+
+class ReleaseRetryOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    status: RequestStatus
+    attempts: int
+    last_error: str | None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def crate_filename(rid: str) -> str:
+    return f"trevor-release-{rid}.zip"
+
+
+def crate_prefix(r: AirlockRequest) -> str:
+    return f"releases/{r.project_id}/{r.id}/"
+
+
+async def admin_ids(session: AsyncSession) -> list[str]:
+    return list(await session.scalars(select(User.id).where(User.admin.is_(True))))
+
+
+async def _person(session: AsyncSession, user_id: str | None) -> crate.CratePerson | None:
+    if user_id is None:
+        return None
+    user = await session.get(User, user_id)
+    if user is None:
+        return crate.CratePerson(id=user_id, name=user_id)
+    return crate.CratePerson(id=user.id, name=user.display_name or user.username)
+
+
+async def snapshot(
+    session: AsyncSession, r: AirlockRequest, objects: list[OutputObject]
+) -> crate.CrateRequest:
+    """Everything the crate says about ``r``, read in the caller's transaction."""
+    project = await session.get(Project, r.project_id)
+    author = await _person(session, r.created_by)
+    assert author is not None
+    files = [
+        crate.CrateFile(
+            object_id=o.id,
+            logical_id=o.logical_id,
+            version=o.version,
+            filename=o.filename,
+            media_type=o.media_type,
+            size=o.size,
+            sha256=o.sha256,
+            storage_key=o.storage_key,
+            title=o.meta.title if o.meta else "",
+            description=o.meta.description if o.meta else "",
+            statbarn=o.meta.statbarn if o.meta else None,
+            justification=o.meta.justification if o.meta else "",
+            suppression_notes=o.meta.suppression_notes if o.meta else "",
+        )
+        for o in objects
+    ]
+    reviews = []
+    rows = await session.scalars(
+        select(Review)
+        .where(Review.request_id == r.id, Review.revision == r.revision)
+        .order_by(Review.created_at, Review.id)
+    )
+    for review in rows:
+        decisions = await session.scalars(
+            select(ObjectDecision).where(ObjectDecision.review_id == review.id)
+        )
+        reviews.append(
+            crate.CrateReview(
+                id=review.id,
+                kind=review.kind,
+                reviewer=await _person(session, review.reviewer_id),
+                revision=review.revision,
+                decision=review.decision,
+                summary=review.summary or "",
+                created_at=review.created_at,
+                objects=tuple(
+                    crate.CrateObjectDecision(
+                        object_id=d.object_id,
+                        decision=d.decision,
+                        # Private comments are for checkers only: never in a release.
+                        comment=d.comment if d.visibility == Visibility.PUBLIC else "",
+                    )
+                    for d in decisions
+                ),
+            )
+        )
+    # The agent's review first, then the humans' in the order they decided.
+    reviews.sort(key=lambda rv: (rv.kind != ReviewKind.AGENT, rv.created_at))
+    from jupyter_trevor._version import __version__
+
+    return crate.CrateRequest(
+        id=r.id,
+        project_id=r.project_id,
+        project_name=project.name if project else r.project_id,
+        title=r.title,
+        description=r.description,
+        revision=r.revision,
+        created_at=r.created_at,
+        submitted_at=r.submitted_at,
+        author=author,
+        files=tuple(crate.assign_arcnames(files)),
+        reviews=tuple(reviews),
+        software_version=__version__,
+    )
+
+
+def _object_source(store: ObjectStore) -> Any:
+    def source(f: crate.CrateFile) -> AsyncIterator[bytes]:
+        return store.iter_bytes(f.storage_key)
+
+    return source
+
+
+# --- the release job -------------------------------------------------------------------------
+
+
+class _Blocked(Exception):
+    """A reason not to package at all (and not to retry until an admin acts)."""
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+class ReleaseJob:
+    """Package approved egress requests. ``run_once`` returns how many it handled."""
+
+    name = "release"
+
+    def __init__(self, owner: str | None = None, batch: int = 5) -> None:
+        self.owner = owner or worker_name()
+        self.batch = batch
+
+    async def run_once(self, ctx: Context) -> int:
+        # Under the reconciler, lease rows carry its process-wide owner name (JobContext).
+        self.owner = getattr(ctx, "owner", "") or self.owner
+        now = utcnow()
+        max_attempts = ctx.settings.release_max_attempts
+        async with ctx.sessions() as session:
+            due = list(
+                await session.scalars(
+                    select(AirlockRequest.id)
+                    .where(*self._due(now, max_attempts))
+                    .order_by(AirlockRequest.updated_at)
+                    .limit(self.batch)
+                )
+            )
+        handled = 0
+        for rid in due:
+            if await self._claim(ctx, rid, now, max_attempts):
+                await self.release(ctx, rid)
+                handled += 1
+        return handled
+
+    @staticmethod
+    def _due(now: datetime, max_attempts: int) -> list[Any]:
+        r = AirlockRequest
+        return [
+            r.direction == Direction.EGRESS.value,
+            or_(
+                and_(r.status == S.APPROVED.value, r.attempts < max_attempts),
+                # A RELEASING request whose lease ran out: its worker died; redo the work.
+                r.status == S.RELEASING.value,
+            ),
+            or_(r.lease_expires_at.is_(None), r.lease_expires_at < now),
+        ]
+
+    async def _claim(self, ctx: Context, rid: str, now: datetime, max_attempts: int) -> bool:
+        """Take the lease; exactly one worker's UPDATE matches."""
+        async with ctx.sessions.begin() as session:
+            result = await session.execute(
+                update(AirlockRequest)
+                .where(AirlockRequest.id == rid, *self._due(now, max_attempts))
+                .values(
+                    lease_owner=self.owner,
+                    lease_expires_at=now + timedelta(seconds=ctx.settings.release_lease),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def release(self, ctx: Context, rid: str) -> bool:
+        """Package one claimed request; True if it is RELEASED afterwards."""
+        try:
+            started = await self._start(ctx, rid)
+        except _Blocked as exc:
+            await self._fail(ctx, rid, exc.reason, blocking=True, details=exc.details)
+            return False
+        if started is None:
+            return False
+        snap, project_id = started
+        key = f"releases/{project_id}/{rid}/{uuid.uuid4().hex}.zip"
+        heartbeat = asyncio.ensure_future(self._heartbeat(ctx, rid))
+        released_at = utcnow()
+        try:
+            writer = await ctx.store.open_writer(key)
+            try:
+                result = await crate.write_zip(writer, snap, released_at, _object_source(ctx.store))
+                await writer.commit()
+            except BaseException:
+                await writer.abort()
+                raise
+        except ObjectNotFound as exc:
+            # Approved bytes that vanished are as serious as changed ones: do not retry.
+            await self._fail(ctx, rid, f"an approved object is missing: {exc}", blocking=True)
+            return False
+        except crate.IntegrityError as exc:
+            await self._fail(
+                ctx,
+                rid,
+                str(exc),
+                blocking=True,
+                details={
+                    "object_id": exc.file.object_id,
+                    "filename": exc.file.filename,
+                    "expected_sha256": exc.file.sha256,
+                    "actual_sha256": exc.actual_sha256,
+                    "expected_size": exc.file.size,
+                    "actual_size": exc.actual_size,
+                },
+            )
+            return False
+        except (StorageError, OSError, ValueError) as exc:
+            log.warning("release of %s failed: %s", rid, exc)
+            await self._fail(ctx, rid, f"packaging failed: {exc}", blocking=False)
+            return False
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        return await self._finish(ctx, rid, key, result, released_at, len(snap.files))
+
+    async def _heartbeat(self, ctx: Context, rid: str) -> None:
+        """Renew the lease while packaging, so a large crate is not taken over mid-way."""
+        period = max(1.0, ctx.settings.release_lease / 3)
+        while True:
+            await asyncio.sleep(period)
+            async with ctx.sessions.begin() as session:
+                await session.execute(
+                    update(AirlockRequest)
+                    .where(AirlockRequest.id == rid, AirlockRequest.lease_owner == self.owner)
+                    .values(
+                        lease_expires_at=utcnow() + timedelta(seconds=ctx.settings.release_lease)
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def _start(self, ctx: Context, rid: str) -> tuple[crate.CrateRequest, str] | None:
+        async with ctx.sessions.begin() as session:
+            r = await lock(session, rid)
+            if r is None or r.lease_owner != self.owner:
+                return None
+            attempt = r.attempts + 1
+            if r.status == S.APPROVED:
+                await transition(
+                    session, r, "start_release", RELEASE_ACTOR, payload={"attempt": attempt}
+                )
+            elif attempt > ctx.settings.release_max_attempts:
+                # Workers keep dying on this one (crash loop): stop and call an admin.
+                raise _Blocked(f"packaging did not finish in {attempt - 1} attempts")
+            # The transition cleared the lease and the attempt count; this worker keeps both.
+            r.lease_owner = self.owner
+            r.lease_expires_at = utcnow() + timedelta(seconds=ctx.settings.release_lease)
+            r.attempts = attempt
+            objects = await current_objects(session, r.id)
+            if not objects:
+                raise _Blocked("the request has no objects to release")
+            # All-or-none (SPEC §4): every current object must have been approved.
+            pending = [o for o in objects if o.state != ObjectState.APPROVED]
+            if pending:
+                raise _Blocked(
+                    "not every object is approved: "
+                    + ", ".join(f"{o.filename} is {o.state}" for o in pending),
+                    objects=[o.id for o in pending],
+                )
+            return await snapshot(session, r, objects), r.project_id
+
+    async def _fail(
+        self,
+        ctx: Context,
+        rid: str,
+        reason: str,
+        *,
+        blocking: bool,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        max_attempts = ctx.settings.release_max_attempts
+        async with ctx.sessions.begin() as session:
+            r = await lock(session, rid)
+            if r is None or r.lease_owner != self.owner:
+                return
+            attempts = r.attempts
+            if r.status == S.RELEASING:
+                await transition(
+                    session,
+                    r,
+                    "fail_release",
+                    RELEASE_ACTOR,
+                    payload={"reason": reason, "attempt": attempts, "retry": not blocking}
+                    | (details or {}),
+                )
+            else:
+                # Refused before packaging started (still APPROVED): the reason still goes
+                # into the audit log, under the same event type.
+                await audit.record(
+                    session,
+                    "release.failed",
+                    RELEASE_ACTOR,
+                    project_id=r.project_id,
+                    request_id=r.id,
+                    payload={"reason": reason, "attempt": attempts, "retry": False}
+                    | (details or {}),
+                )
+                blocking = True
+            r.last_error = reason[:4000]
+            r.lease_owner = None
+            if blocking or attempts >= max_attempts:
+                # Parked: the job's claim skips APPROVED requests at the attempt limit.
+                r.attempts = max(attempts, max_attempts)
+                r.lease_expires_at = None
+                await notify_users(
+                    session,
+                    await admin_ids(session),
+                    "release_failed",
+                    r,
+                    {"reason": reason, "attempts": attempts, "action": "release/retry"},
+                )
+            else:
+                r.attempts = attempts
+                r.lease_expires_at = utcnow() + timedelta(
+                    seconds=RETRY_DELAY * 2 ** max(0, attempts - 1)
+                )
+
+    async def _finish(
+        self,
+        ctx: Context,
+        rid: str,
+        key: str,
+        result: crate.ZipResult,
+        released_at: datetime,
+        count: int,
+    ) -> bool:
+        async with ctx.sessions.begin() as session:
+            r = await lock(session, rid)
+            if r is None or r.status != S.RELEASING or r.lease_owner != self.owner:
+                # Another worker took over (our lease expired); its crate wins.
+                lost = True
+            else:
+                lost = False
+                record = ReleaseRecord(
+                    request_id=r.id,
+                    crate_key=key,
+                    crate_sha256=result.sha256,
+                    size=result.size,
+                    url_expires_at=released_at
+                    + timedelta(seconds=ctx.settings.release_url_lifetime),
+                    created_at=released_at,
+                )
+                session.add(record)
+                await session.flush()
+                await transition(
+                    session,
+                    r,
+                    "finish_release",
+                    RELEASE_ACTOR,
+                    payload={
+                        "release_id": record.id,
+                        "crate_sha256": result.sha256,
+                        "size": result.size,
+                        "objects": count,
+                        "verified": result.verified,
+                    },
+                )
+                r.last_error = None
+                prefix = crate_prefix(r)
+        if lost:
+            await ctx.store.delete(key)
+            return False
+        # Leftovers of attempts that crashed after writing their crate.
+        async for old in ctx.store.list_keys(prefix):
+            if old != key:
+                await ctx.store.delete(old)
+        return True
+
+
+# --- the reconciler's other release-related jobs ----------------------------------------------
+
+
+class ExpiryWarningJob:
+    """Tell the researcher once when their download URL is about to expire."""
+
+    name = "release-expiry-warning"
+
+    async def run_once(self, ctx: Context) -> int:
+        now = utcnow()
+        horizon = now + timedelta(seconds=ctx.settings.release_expiry_warning)
+        async with ctx.sessions() as session:
+            due = list(
+                await session.scalars(
+                    select(ReleaseRecord.id).where(
+                        ReleaseRecord.expiry_warned_at.is_(None),
+                        ReleaseRecord.url_expires_at > now,
+                        ReleaseRecord.url_expires_at <= horizon,
+                    )
+                )
+            )
+        sent = 0
+        for release_id in due:
+            async with ctx.sessions.begin() as session:
+                # The conditional UPDATE is the claim: a second replica matches no row.
+                claimed = await session.execute(
+                    update(ReleaseRecord)
+                    .where(ReleaseRecord.id == release_id, ReleaseRecord.expiry_warned_at.is_(None))
+                    .values(expiry_warned_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+                record = await session.get(ReleaseRecord, release_id)
+                assert record is not None
+                r = await session.get(AirlockRequest, record.request_id)
+                assert r is not None
+                await notify_users(
+                    session,
+                    [r.created_by],
+                    "url_expiring",
+                    r,
+                    {
+                        "expires_at": record.url_expires_at.isoformat()
+                        if record.url_expires_at
+                        else None,
+                        "action": "release/refresh",
+                    },
+                )
+                await audit.record(
+                    session,
+                    "release.expiry_warned",
+                    system("release"),
+                    project_id=r.project_id,
+                    request_id=r.id,
+                    payload={"expires_at": record.url_expires_at},
+                )
+                sent += 1
+        return sent
+
+
+class StuckRequestJob:
+    """Alert admins once when a request has waited past the SLA in a waiting state."""
+
+    name = "stuck-requests"
+
+    async def run_once(self, ctx: Context) -> int:
+        now = utcnow()
+        cutoff = now - timedelta(seconds=ctx.settings.stuck_request_sla)
+        r = AirlockRequest
+        condition = [
+            r.status.in_([s.value for s in WAITING_STATES]),
+            r.updated_at < cutoff,
+            # Once per stay in a state: a transition moves updated_at past the last alert.
+            or_(r.stuck_alerted_at.is_(None), r.stuck_alerted_at < r.updated_at),
+        ]
+        async with ctx.sessions() as session:
+            due = list(await session.scalars(select(r.id).where(*condition).limit(100)))
+        alerted = 0
+        for rid in due:
+            async with ctx.sessions.begin() as session:
+                claimed = await session.execute(
+                    update(AirlockRequest)
+                    .where(AirlockRequest.id == rid, *condition)
+                    .values(stuck_alerted_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+                req = await session.get(AirlockRequest, rid)
+                assert req is not None
+                waited = now - req.updated_at
+                await notify_users(
+                    session,
+                    await admin_ids(session),
+                    "request_stuck",
+                    req,
+                    {
+                        "since": req.updated_at.isoformat(),
+                        "waited_hours": round(waited.total_seconds() / 3600, 1),
+                        "sla_hours": round(ctx.settings.stuck_request_sla / 3600, 1),
+                    },
+                )
+                await audit.record(
+                    session,
+                    "request.stuck",
+                    system("sla"),
+                    project_id=req.project_id,
+                    request_id=req.id,
+                    payload={"status": req.status, "since": req.updated_at},
+                )
+                alerted += 1
+        return alerted
+
+
+# --- the API side ----------------------------------------------------------------------------
+
+
+class ReleaseService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def _record(
+        self, session: AsyncSession, p: Principal, rid: str, *, for_update: bool = False
+    ) -> tuple[AirlockRequest, ReleaseRecord]:
+        r = await (lock(session, rid) if for_update else session.get(AirlockRequest, rid))
+        r = access.require_view(p, r)
+        record = await session.scalar(select(ReleaseRecord).where(ReleaseRecord.request_id == rid))
+        if record is None or r.direction != Direction.EGRESS:
+            raise Conflict(
+                f"the request is {r.status}: there is no release to download",
+                current_state=r.status,
+                **({"last_error": r.last_error} if r.last_error else {}),
+            )
+        return r, record
+
+    async def _url(self, record: ReleaseRecord, rid: str) -> tuple[str | None, str]:
+        """A URL valid until the record's expiry (None once it has passed)."""
+        expires_at = record.url_expires_at
+        now = utcnow()
+        if expires_at is None or expires_at <= now:
+            return None, "none"
+        remaining = int((expires_at - now).total_seconds())
+        url = None
+        if remaining >= 1:
+            url = await self.ctx.store.presigned_get_url(
+                record.crate_key, min(remaining, MAX_PRESIGN_SECONDS), crate_filename(rid)
+            )
+        if url is not None:
+            return url, "presigned"
+        settings = self.ctx.settings
+        return (
+            signing.signed_url(
+                settings.public_url,
+                f"/releases/{rid}/download",
+                settings.secret_key,
+                signing.DOWNLOAD,
+                rid,
+                expires_at,
+            ),
+            "signed",
+        )
+
+    async def _out(
+        self, session: AsyncSession, p: Principal, r: AirlockRequest, record: ReleaseRecord
+    ) -> ReleaseOut:
+        url, kind = await self._url(record, r.id)
+        if kind == "presigned":
+            # S3 serves the bytes without asking us, so a download is counted when its URL is
+            # handed out (docs/release.md).
+            record.downloads += 1
+            await audit.record(
+                session,
+                "release.url_issued",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                payload={"expires_at": record.url_expires_at, "counted_as_download": True},
+            )
+        return ReleaseOut(
+            url=url,
+            expires_at=record.url_expires_at,
+            sha256=record.crate_sha256,
+            size=record.size,
+            filename=crate_filename(r.id),
+            downloads=record.downloads,
+            released_at=record.created_at,
+            url_kind=kind,
+        )
+
+    async def get(self, p: Principal, rid: str) -> ReleaseOut:
+        async with self.ctx.sessions.begin() as session:
+            r, record = await self._record(session, p, rid)
+            return await self._out(session, p, r, record)
+
+    async def refresh(self, p: Principal, rid: str) -> ReleaseOut:
+        async with self.ctx.sessions.begin() as session:
+            r, record = await self._record(session, p, rid, for_update=True)
+            if not (p.admin or p.is_researcher(r.project_id)):
+                raise Forbidden("only the project's researchers or an admin may refresh the link")
+            old = record.url_expires_at
+            record.url_expires_at = utcnow() + timedelta(
+                seconds=self.ctx.settings.release_url_lifetime
+            )
+            # A new link earns a new warning before it, in turn, expires.
+            record.expiry_warned_at = None
+            await audit.record(
+                session,
+                "release.url_refreshed",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                payload={"old_expires_at": old, "expires_at": record.url_expires_at},
+            )
+            return await self._out(session, p, r, record)
+
+    async def retry(self, p: Principal, rid: str) -> ReleaseRetryOut:
+        """An admin puts a parked release back in the queue (after fixing the cause)."""
+        async with self.ctx.sessions.begin() as session:
+            r = access.require_view(p, await lock(session, rid))
+            if not p.admin:
+                raise Forbidden("only an admin may retry a release")
+            if r.direction != Direction.EGRESS or r.status != S.APPROVED:
+                raise Conflict(
+                    f"only an approved egress request can be released (it is {r.status})",
+                    current_state=r.status,
+                )
+            previous = r.last_error
+            r.attempts = 0
+            r.last_error = None
+            r.lease_owner = None
+            r.lease_expires_at = None
+            await audit.record(
+                session,
+                "release.retry_requested",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                payload={"previous_error": previous},
+            )
+            return ReleaseRetryOut(request_id=r.id, status=S(r.status), attempts=0, last_error=None)
+
+    async def open_download(
+        self, rid: str, expires: str | None, sig: str | None
+    ) -> tuple[str, int, str, str]:
+        """Check a signed download link and count the download: (key, size, filename, sha256).
+
+        The link itself is the authority (it was handed to someone allowed to download);
+        there is no caller identity, so the audit actor is the link."""
+        settings = self.ctx.settings
+        signing.verify(settings.secret_key, signing.DOWNLOAD, rid, expires, sig)
+        async with self.ctx.sessions.begin() as session:
+            record = await session.scalar(
+                select(ReleaseRecord).where(ReleaseRecord.request_id == rid)
+            )
+            r = await session.get(AirlockRequest, rid)
+            if record is None or r is None:
+                raise NotFound("no such release")
+            await session.execute(
+                update(ReleaseRecord)
+                .where(ReleaseRecord.id == record.id)
+                .values(downloads=ReleaseRecord.downloads + 1)
+                .execution_options(synchronize_session=False)
+            )
+            await audit.record(
+                session,
+                "release.downloaded",
+                system("signed-link"),
+                project_id=r.project_id,
+                request_id=r.id,
+                payload={"link_expires": int(expires or 0), "size": record.size},
+            )
+            return record.crate_key, record.size, crate_filename(rid), record.crate_sha256
