@@ -258,43 +258,41 @@ _DESCRIBE_STATBARN = {
 
 
 def describe(data: pd.DataFrame | pd.Series, by: Any = None) -> TrevorFrame:
-    """Summary statistics (count, mean, std, min, quartiles, max), one row per variable, or
-    per group of ``by`` for a single variable, each column checked under its own statbarn."""
+    """Summary statistics (count, mean, std, min, quartiles, max), one row per numeric
+    variable, or one row per group of ``by`` (column names of ``data`` or arrays) for a
+    single variable. Each column is checked under its own statbarn."""
     if isinstance(data, pd.Series):
         frame = data.to_frame(name=data.name if data.name is not None else "value")
     else:
-        frame = data.select_dtypes("number")
+        frame = data
     frame = frame.reset_index(drop=True)
+    keys: list[pd.Series] = []
     if by is not None:
+        names = [by] if isinstance(by, str) else by
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            keys = [frame[n] for n in names]
+            frame = frame.drop(columns=names)
+        else:
+            keys = _keys(by, "group")
+    frame = frame.select_dtypes("number")
+    top_k = current_params().top_k
+    statistics = list(_DESCRIBE_STATISTICS)
+    if keys:
         if frame.shape[1] != 1:
-            raise ValueError("describe(by=...) takes a single variable")
+            raise ValueError("describe(by=...) summarises a single numeric variable")
         variable = frame.columns[0]
-        keys = _keys(by if not isinstance(by, str) else data[by], "group")
-        if isinstance(by, str) and isinstance(data, pd.DataFrame):
-            frame = data[[c for c in data.select_dtypes("number").columns if c != by]]
-            frame = frame.reset_index(drop=True)
-            variable = frame.columns[0]
-        grouped = frame[variable].groupby([k for k in keys], dropna=False)
-        table = grouped.describe()
+        table = frame[variable].groupby(keys, dropna=False).describe()[statistics]
         numeric = frame[variable].to_numpy(dtype=float)
-        evidence = table_evidence(
-            table, keys, [], numeric, statistic="describe", top_k=current_params().top_k
-        )
+        evidence = table_evidence(table, keys, [], numeric, statistic="describe", top_k=top_k)
     else:
-        table = frame.describe().T
+        table = frame.describe().T[statistics]
         long_keys = pd.Series(np.repeat(frame.columns.to_numpy(dtype=object), len(frame)))
         numeric = frame.to_numpy(dtype=float).T.ravel()
         evidence = table_evidence(
-            table,
-            [long_keys],
-            [],
-            numeric,
-            statistic="describe",
-            top_k=current_params().top_k,
+            table, [long_keys], [], numeric, statistic="describe", top_k=top_k
         )
-    table = table[list(_DESCRIBE_STATISTICS)]
-    evidence.extra["column_statistics"] = list(_DESCRIBE_STATISTICS)
-    evidence.extra["column_statbarns"] = [_DESCRIBE_STATBARN[s] for s in _DESCRIBE_STATISTICS]
+    evidence.extra["column_statistics"] = statistics
+    evidence.extra["column_statbarns"] = [_DESCRIBE_STATBARN[s] for s in statistics]
     return _finish(table, evidence)
 
 
@@ -463,7 +461,6 @@ def _check_columns(evidence: TableEvidence, statbarn: str | None, params: Any) -
     from trevor_backend.sdc.checks import worst
 
     findings = []
-    suppressions = []
     for j, column_statbarn in enumerate(evidence.extra["column_statbarns"]):
         sub = _column(evidence, j)
         report = check_evidence(
@@ -477,8 +474,6 @@ def _check_columns(evidence: TableEvidence, statbarn: str | None, params: Any) -
             ]
             f.message = f"{evidence.extra['column_statistics'][j]}: {f.message}"
             findings.append(f)
-        if report.suppression:
-            suppressions.append(report.suppression)
     status = worst([f.status for f in findings])
     return ObjectReport(
         status=status,

@@ -105,6 +105,10 @@ def test_pivot_describe_and_models(data: pd.DataFrame) -> None:
     assert {j for _, j in report.cells("endpoints")} == {3, 7}
     by_region = trevor.describe(data[["income"]], by=data.region)
     assert trevor.check(by_region).status == "fail"  # "west" is small
+    by_name = trevor.describe(data[["region", "income"]], by="region")
+    pd.testing.assert_frame_equal(pd.DataFrame(by_name), pd.DataFrame(by_region), check_names=False)
+    west = list(by_name.index).index("west")
+    assert (west, 0) in trevor.check(by_name).cells("threshold")
 
     import statsmodels.api as sm
 

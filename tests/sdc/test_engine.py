@@ -269,3 +269,39 @@ def test_evidence_with_too_few_largest_values_asks_for_review() -> None:
         params=Params(nk_n=8),
     )
     assert report.status == "review" and "nk_rule" in report.rules()
+
+
+def test_class_disclosure_marks_the_cell_holding_a_whole_group() -> None:
+    # Everyone in group "b" has attribute "y": the zero next to it discloses that.
+    evidence = _count_evidence([[20, 30], [0, 50]])
+    report = check_evidence(
+        statbarn="Frequencies",
+        table=None,
+        evidence=evidence,
+        params=Params(zeros_are_disclosive=False),
+    )
+    assert report.cells("class_disclosure") == {(1, 1)}
+    assert report.status == "fail"  # the empty cell still fails the threshold
+    lenient = check_evidence(
+        statbarn="Frequencies",
+        table=None,
+        evidence=evidence,
+        params=Params(zeros_are_disclosive=False, threshold=0),
+    )
+    assert lenient.status == "review" and lenient.rules("review") == {"class_disclosure"}
+    strict = check_evidence(
+        statbarn="Frequencies", table=None, evidence=_count_evidence([[20, 30], [0, 50]])
+    )
+    assert strict.status == "fail" and strict.cells("zeros") == {(1, 0)}
+
+
+def test_shape_dof_counts_only_non_missing_values() -> None:
+    """ACRO takes std dof from all records of the cell, missing values included; the
+    statistic rests on the non-missing ones, so trevor counts those (docs/sdc.md)."""
+    v = [float(i) for i in range(11)] + [np.nan] * 5
+    df = pd.DataFrame({"a": ["x"] * 16, "b": ["p"] * 16, "v": v})
+    report = trevor.check(trevor.crosstab(df.a, df.b, values=df.v, aggfunc="std"))
+    assert report.status == "pass"  # 11 values: dof 10
+    report = trevor.check(trevor.crosstab(df.a[1:], df.b[1:], values=df.v[1:], aggfunc="std"))
+    [finding] = [f for f in report.findings if f.rule == "dof"]
+    assert (finding.status, finding.value, finding.limit) == ("fail", 9, 10)
