@@ -17,15 +17,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from tests.backend.review_support import run_agent
 from tests.fixtures.backend import Client, LiveBackend
 from trevor_backend.orm import (
     AirlockRequest,
     AuditEvent,
     Notification,
-    ObjectDecision,
     OutputObject,
     ReleaseRecord,
-    Review,
     User,
     utcnow,
 )
@@ -55,50 +54,30 @@ async def objects_of(session: Any, rid: str) -> list[OutputObject]:
 
 
 async def approve(live: LiveBackend, rid: str) -> None:
-    """Put a SUBMITTED request into APPROVED with an agent review and two human reviews.
-
-    Written straight to the database because the review API (POST /requests/{rid}/reviews) is
-    another team's work in progress; once it lands this helper should drive it instead.
-    """
-    checkers = {name: await user_id(live, name) for name in ("carol", "dave")}
-    async with live.backend.ctx.sessions.begin() as session:
-        r = await session.get(AirlockRequest, rid)
-        assert r is not None
-        objects = [o for o in await objects_of(session, rid) if o.state == "pending"]
-        session.add(
-            Review(
-                request_id=rid,
-                revision=r.revision,
-                kind="agent",
-                agent_key=f"{rid}:{r.revision}",
-                decision=None,
-                summary="all checks pass",
-                report={"recommendation": "approve"},
-            )
-        )
-        for checker, visibility in (("carol", "public"), ("dave", "private")):
-            review = Review(
-                request_id=rid,
-                revision=r.revision,
-                reviewer_id=checkers[checker],
-                kind="human",
-                decision="approve",
-                summary=f"approved by {checker}",
-            )
-            review.decisions = [
-                ObjectDecision(
-                    object_id=o.id,
-                    decision="approve",
-                    comment=f"{visibility} note",
-                    visibility=visibility,
-                )
-                for o in objects
-            ]
-            session.add(review)
-        for o in objects:
-            o.state = "approved"
-        r.status = "APPROVED"
-        r.updated_at = utcnow()
+    """Take a SUBMITTED request through the real review flow to APPROVED: the agent review
+    (the reconciler's job), then two checkers approve — carol with a public comment on every
+    object, dave with a private one (which must never reach a release)."""
+    await run_agent(live)
+    req = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json
+    assert req["status"] == "HUMAN_REVIEW", req["status"]
+    for checker, visibility in (("carol", "public"), ("dave", "private")):
+        body = {
+            "decision": "approve",
+            "summary": f"approved by {checker}",
+            "objects": [
+                {
+                    "object_id": o["id"],
+                    "decision": "approve",
+                    "comment": f"{visibility} note",
+                    "visibility": visibility,
+                }
+                for o in req["objects"]
+            ],
+        }
+        reply = await live.client(checker).post(f"/api/v1/requests/{rid}/reviews", body)
+        assert reply.status in (200, 201), reply.body
+    status = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json["status"]
+    assert status == "APPROVED", status
 
 
 async def notifications(live: LiveBackend, username: str, rid: str) -> list[Notification]:
