@@ -9,9 +9,9 @@ log holds every step and ``trevor-backend audit verify`` passes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import subprocess
 import sys
 
 from sqlalchemy import select
@@ -156,7 +156,9 @@ async def test_review_journey(live: LiveBackend) -> None:
 
     # Round 2 is blinded afresh: dave's round-1 view does not reveal carol's round-2 review.
     objects2 = (await current(carol, rid))["objects"]
-    assert (await carol.post(f"/api/v1/requests/{rid}/reviews", approve_all(objects2))).status == 201
+    assert (
+        await carol.post(f"/api/v1/requests/{rid}/reviews", approve_all(objects2))
+    ).status == 201
     round2 = (await dave.get(f"/api/v1/requests/{rid}/reviews")).json
     assert [i["revision"] for i in round2["items"]] == [1, 1] and round2["hidden"] == 1
     final = await dave.post(f"/api/v1/requests/{rid}/reviews", approve_all(objects2))
@@ -196,16 +198,20 @@ async def test_review_journey(live: LiveBackend) -> None:
         )
     assert PRIVATE not in payloads  # the log proves what was reviewed without holding it
 
-    verify = subprocess.run(
-        [sys.executable, "-m", "trevor_backend.app", "audit", "verify"],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trevor_backend.app",
+        "audit",
+        "verify",
         env=os.environ
         | {"TREVOR_DATA_DIR": str(live.data_dir), "TREVOR_DATABASE_URL": live.app.database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert verify.returncode == 0, verify.stderr
-    assert "audit log intact" in verify.stdout
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    assert "audit log intact" in out.decode()
 
     # --- NOTIFICATIONS: the notifications engineer extends this test here -------------------
     # Assert the emails each step sends (alice: agent report ready, changes requested, approved;

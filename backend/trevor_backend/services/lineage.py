@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from typing import Any
 
 import pandas as pd
@@ -73,9 +74,7 @@ def table_diff(
                 if len(changes) >= MAX_CHANGES:
                     truncated = True
                     break
-                changes.append(
-                    CellChange(row=_label(row), column=col, old=str(old), new=str(new))
-                )
+                changes.append(CellChange(row=_label(row), column=col, old=str(old), new=str(new)))
         if truncated:
             break
     return TableDiff(
@@ -171,7 +170,7 @@ class LineageService:
             first, second = sorted((by_id[diff[0]], by_id[diff[1]]), key=lambda v: v.version)
             pairs = [(first, second)]
         else:
-            pairs = list(zip(versions, versions[1:], strict=False))
+            pairs = list(itertools.pairwise(versions))
         diffs = [await self._diff(older, newer) for older, newer in pairs]
         if diffs and any(d.comparable for d in diffs):
             # A diff shows cell values, so it is a view of the objects' contents.

@@ -269,9 +269,7 @@ class ReviewService:
                 )
                 items.append(
                     ReviewQueueItem(
-                        request=request_out(
-                            p, x, names.get(x.created_by, "?"), objects, verdicts
-                        ),
+                        request=request_out(p, x, names.get(x.created_by, "?"), objects, verdicts),
                         recommendation=recommendation,  # type: ignore[arg-type]
                         verdicts=counts,
                         reviews_received=int(received.get(x.id, 0)),
@@ -306,7 +304,9 @@ class ReviewService:
                 errors.append(
                     FieldError(
                         f"/objects/{i}/comment",
-                        f"a comment is required to {'reject' if d.decision == Decision.REJECT else 'request changes to'} an object",
+                        "a comment is required to "
+                        + ("reject" if d.decision == Decision.REJECT else "request changes to")
+                        + " an object",
                     )
                 )
         missing = [oid for oid in current if oid not in seen]
@@ -317,9 +317,7 @@ class ReviewService:
         if body.decision == Decision.APPROVE and any(
             d.decision != Decision.APPROVE for d in body.objects
         ):
-            errors.append(
-                FieldError("/decision", "an approving review must approve every object")
-            )
+            errors.append(FieldError("/decision", "an approving review must approve every object"))
         if errors:
             raise ValidationFailed("the review is incomplete or inconsistent", errors=errors)
 
@@ -393,9 +391,7 @@ class ReviewService:
             },
         )
 
-        reviews = [
-            rv for rv in await human_reviews(session, rid) if rv.revision == r.revision
-        ]
+        reviews = [rv for rv in await human_reviews(session, rid) if rv.revision == r.revision]
         decided = len(reviews) >= self.ctx.settings.required_reviews
         if decided:
             outcome = combine(rv.decision or "" for rv in reviews)
