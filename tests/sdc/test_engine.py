@@ -272,7 +272,7 @@ def test_evidence_with_too_few_largest_values_asks_for_review() -> None:
 
 
 def test_class_disclosure_marks_the_cell_holding_a_whole_group() -> None:
-    # Everyone in group "b" has attribute "y": the zero next to it discloses that.
+    # Everyone in group "b" has "y", and everyone with "x" is in group "a".
     evidence = _count_evidence([[20, 30], [0, 50]])
     report = check_evidence(
         statbarn="Frequencies",
@@ -280,7 +280,7 @@ def test_class_disclosure_marks_the_cell_holding_a_whole_group() -> None:
         evidence=evidence,
         params=Params(zeros_are_disclosive=False),
     )
-    assert report.cells("class_disclosure") == {(1, 1)}
+    assert report.cells("class_disclosure") == {(1, 1), (0, 0)}
     assert report.status == "fail"  # the empty cell still fails the threshold
     lenient = check_evidence(
         statbarn="Frequencies",
