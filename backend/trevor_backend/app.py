@@ -145,6 +145,12 @@ class TrevorBackend(Application):
     outbox_lease = Float(
         120.0, config=True, help="Seconds a process holds an outgoing message while sending."
     )
+    events_poll_interval = Float(
+        1.0, config=True, help="Seconds between database polls of each live event stream."
+    )
+    events_heartbeat = Float(
+        15.0, config=True, help="Seconds of silence after which an event stream sends a comment."
+    )
     # --- release and ingress (docs/release.md, docs/ingress.md) ---------------------------
     release_url_lifetime = Int(
         7 * 24 * 3600,
@@ -263,6 +269,8 @@ class TrevorBackend(Application):
             outbox_max_attempts=self.outbox_max_attempts,
             outbox_backoff=self.outbox_backoff,
             outbox_lease=self.outbox_lease,
+            events_poll_interval=self.events_poll_interval,
+            events_heartbeat=self.events_heartbeat,
             release_url_lifetime=self.release_url_lifetime,
             release_expiry_warning=self.release_expiry_warning,
             release_max_attempts=self.release_max_attempts,

@@ -14,9 +14,10 @@ RID, OID = ID.format("rid"), ID.format("oid")
 
 
 def _notification_routes() -> list[tuple[str, type[web.RequestHandler]]]:
-    from .handlers import notifications
+    from .handlers import events, notifications
 
     return [
+        (r"/api/v1/events", events.EventsHandler),
         (r"/api/v1/notifications", notifications.NotificationsHandler),
         # Before the {nid} route, whose pattern would also match "unread-count".
         (r"/api/v1/notifications/unread-count", notifications.UnreadCountHandler),

@@ -74,6 +74,7 @@ CASES = [
     Case("GET", OBJ + "/preview", expect(401, 200, 404, 200, 200), submitted=True),
     # {nid} is a notification of alice, written for each cell.
     Case("GET", "/api/v1/notifications?unread=1", expect(401, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/events?follow=0", expect(401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/notifications/unread-count", expect(401, 200, 200, 200, 200)),
     Case("PATCH", "/api/v1/notifications/{nid}", expect(401, 200, 404, 404, 404), {"read": True}),
     Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),

@@ -25,6 +25,9 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_backoff: float = 30.0
     outbox_lease: float = 120.0
+    # Live events (GET /api/v1/events): database poll and keep-alive comment intervals.
+    events_poll_interval: float = 1.0
+    events_heartbeat: float = 15.0
     # Release and ingress (docs/release.md, docs/ingress.md); durations in seconds.
     release_url_lifetime: int = 7 * 24 * 3600
     release_expiry_warning: int = 24 * 3600

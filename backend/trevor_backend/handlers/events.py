@@ -1,0 +1,146 @@
+"""``GET /api/v1/events``: server-sent events of the audit log the caller may see.
+
+Each event is ``id: <audit seq>`` plus one JSON ``data:`` line (see ``services/events.py``). A
+client that reconnects with ``Last-Event-ID`` (header, or ``?last_event_id=`` for clients that
+cannot set headers) gets exactly the events after that id; without one, the stream starts at
+the present. ``?follow=0`` answers the backlog and closes (catch up without holding a
+connection). A ``: keepalive`` comment goes out when nothing else has for ``events_heartbeat``
+seconds, so proxies keep the connection open and a vanished client is noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from tornado.iostream import StreamClosedError
+
+from ..errors import FieldError, ValidationFailed
+from ..principal import Principal
+from ..schemas import Problem
+from ..services.events import EventFeed
+from .base import BaseHandler
+from .spec import operation
+
+log = logging.getLogger("trevor_backend.events")
+
+#: How often the caller's identity and roles are checked again on an open stream, so that a
+#: revoked token or a removed membership ends (or narrows) the stream within this time.
+REAUTH_SECONDS = 60.0
+
+#: Open streams in this process (for monitoring, and for tests that a closed client frees its
+#: stream).
+active_streams: set[EventsHandler] = set()
+
+
+class EventsHandler(BaseHandler):
+    _closed: asyncio.Event | None = None
+
+    def on_connection_close(self) -> None:
+        if self._closed is not None:
+            self._closed.set()
+
+    def _last_event_id(self) -> int | None:
+        raw = self.request.headers.get("Last-Event-ID") or self.query("last_event_id")
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ValidationFailed(
+                "Last-Event-ID must be an event id from this stream",
+                errors=[FieldError("/last_event_id", "not a non-negative integer")],
+            )
+        return value
+
+    async def _reauthenticate(self) -> Principal | None:
+        async with self.ctx.sessions.begin() as session:
+            who = await self.backend.authenticator.authenticate(self.request, session)
+        return who if isinstance(who, Principal) else None
+
+    async def _send(self, chunk: str) -> None:
+        self.write(chunk)
+        await self.flush()
+
+    @operation(
+        "Live audit events the caller may see (text/event-stream; id = audit seq)",
+        tags="events",
+        query={
+            "last_event_id": "resume after this event id (same as the Last-Event-ID header)",
+            "follow": "0 to send the backlog and close",
+        },
+        headers={"Last-Event-ID": "resume after this event id"},
+        responses={200: "text/event-stream", 401: Problem, 422: Problem},
+    )
+    async def get(self) -> None:
+        feed = EventFeed(self.ctx)
+        last = self._last_event_id()
+        follow = (self.query("follow") or "1").lower() not in ("0", "false", "no")
+        cursor = last if last is not None else await feed.head()
+        principal = self.principal
+        settings = self.ctx.settings
+        poll = max(0.05, float(getattr(settings, "events_poll_interval", 1.0)))
+        heartbeat = max(0.05, float(getattr(settings, "events_heartbeat", 15.0)))
+
+        self._closed = asyncio.Event()
+        active_streams.add(self)
+        try:
+            await self._stream(feed, cursor, follow, principal, poll, heartbeat)
+        finally:
+            active_streams.discard(self)
+
+    async def _stream(
+        self,
+        feed: EventFeed,
+        cursor: int,
+        follow: bool,
+        principal: Principal,
+        poll: float,
+        heartbeat: float,
+    ) -> None:
+        assert self._closed is not None
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
+        try:
+            # How long a client waits before reconnecting, and the current position, so a
+            # client that connected without Last-Event-ID can resume from here.
+            await self._send(f"retry: 3000\n: connected at {cursor}\n\n")
+            last_write = last_auth = time.monotonic()
+            while not self._closed.is_set():
+                batch = await feed.after(principal, cursor)
+                cursor = batch.cursor
+                if batch.events:
+                    await self._send("".join(_frame(e) for e in batch.events))
+                    last_write = time.monotonic()
+                if not batch.caught_up:
+                    continue  # more backlog: no pause
+                if not follow:
+                    break
+                now = time.monotonic()
+                if now - last_write >= heartbeat:
+                    await self._send(": keepalive\n\n")
+                    last_write = now
+                if now - last_auth >= REAUTH_SECONDS:
+                    again = await self._reauthenticate()
+                    if again is None:
+                        break  # token revoked or expired: end the stream
+                    principal, last_auth = again, now
+                wait = min(poll, max(0.0, heartbeat - (time.monotonic() - last_write)))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), timeout=wait or poll)
+        except StreamClosedError:
+            return  # the client went away
+        if not self._closed.is_set():
+            self.finish()
+
+
+def _frame(data: dict[str, Any]) -> str:
+    # json.dumps never emits a raw newline, so one data: line carries the whole event.
+    return f"id: {data['seq']}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

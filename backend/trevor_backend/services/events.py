@@ -1,0 +1,106 @@
+"""Live events: the audit log as a stream, filtered per caller (``GET /api/v1/events``).
+
+The database is the only source: every backend process reads new ``AuditEvent`` rows by
+sequence number, so an event written by any process (or any other writer of the audit chain)
+reaches clients connected to every process. ``seq`` is the SSE event id, so ``Last-Event-ID``
+replays exactly what a client missed.
+
+Who sees what (``services.access`` rules):
+
+* admins (and the system) see every event;
+* everyone else sees the events of requests they may view *now* (researchers of the project
+  see its requests; checkers once submitted) — events not tied to a request are admin-only;
+* checker-private detail is removed for callers who are not checkers of the project: review
+  events keep only their ids, revision and counts of objects, never comment statistics, content
+  digests or anything named private. A client refreshes through the REST API, which applies the
+  full rules (including checkers' blinding) to what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..orm import AirlockRequest, AuditEvent
+from ..principal import Principal
+from . import access
+from .context import Context
+
+#: Payload keys a non-checker may see on review.* events.
+PUBLIC_REVIEW_KEYS = ("review", "revision", "objects", "kind")
+BATCH = 500
+
+
+def is_checker_private(key: str) -> bool:
+    return key.startswith("private") or key in ("comments", "content_sha256", "narrative")
+
+
+def redact(p: Principal, ev: AuditEvent) -> dict[str, Any]:
+    """The payload ``p`` may see of an event they may see."""
+    payload = dict(ev.payload or {})
+    if p.admin or p.is_system or (ev.project_id and p.is_checker(ev.project_id)):
+        return payload
+    if ev.type.startswith("review."):
+        payload = {k: payload[k] for k in PUBLIC_REVIEW_KEYS if k in payload}
+    return {k: v for k, v in payload.items() if not is_checker_private(k)}
+
+
+def event_data(p: Principal, ev: AuditEvent) -> dict[str, Any]:
+    """The JSON ``data`` of one server-sent event."""
+    payload = redact(p, ev)
+    data: dict[str, Any] = {
+        "seq": ev.seq,
+        "type": ev.type,
+        "created_at": ev.created_at.isoformat(),
+        "actor": ev.actor,
+        "project": ev.project_id,
+        "request_id": ev.request_id,
+        "object_id": ev.object_id,
+        "payload": payload,
+    }
+    if isinstance(payload.get("to"), str):
+        # A transition: clients can update the request's status without a round trip.
+        data["status"] = payload["to"]
+    return data
+
+
+@dataclass
+class Batch:
+    events: list[dict[str, Any]]
+    #: the sequence number the next poll continues after (past invisible events too)
+    cursor: int
+    #: whether the batch reached the head of the log
+    caught_up: bool
+
+
+class EventFeed:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def head(self) -> int:
+        async with self.ctx.sessions() as session:
+            return int(await session.scalar(select(func.max(AuditEvent.seq))) or 0)
+
+    async def after(self, p: Principal, cursor: int, limit: int = BATCH) -> Batch:
+        """Events after ``cursor`` that ``p`` may see, up to the current head of the log.
+
+        The head is read first and the cursor moves to it when the batch is not full, so events
+        the caller may not see are scanned once, not on every poll. Audit sequence numbers are
+        assigned in commit order (one writer at a time holds the chain head), so nothing can
+        appear later below a head already read.
+        """
+        async with self.ctx.sessions() as session:
+            head = int(await session.scalar(select(func.max(AuditEvent.seq))) or 0)
+            if head <= cursor:
+                return Batch([], cursor, True)
+            q = select(AuditEvent).where(AuditEvent.seq > cursor, AuditEvent.seq <= head)
+            if not (p.admin or p.is_system):
+                q = q.join(AirlockRequest, AirlockRequest.id == AuditEvent.request_id).where(
+                    access.visible_filter(p)
+                )
+            rows = list(await session.scalars(q.order_by(AuditEvent.seq).limit(limit)))
+        if len(rows) == limit:
+            return Batch([event_data(p, ev) for ev in rows], rows[-1].seq, rows[-1].seq >= head)
+        return Batch([event_data(p, ev) for ev in rows], head, True)
