@@ -1,0 +1,376 @@
+"""The reconciler and the agent review, in process: leases, exactly-once results, retries, the
+job list, the report, and the optional narrative (against a fake chat-completions server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from tests.backend.review_support import (
+    FAILING,
+    PASSING,
+    add_table,
+    agent_only,
+    agent_reviews,
+    audit_types,
+    current,
+    run_agent,
+)
+from tests.fixtures.backend import LiveBackend
+from trevor_backend.orm import AirlockRequest, OutputObject, Project, utcnow
+from trevor_backend.reconciler import JobContext, Reconciler, claim_requests, load_jobs
+from trevor_backend.services.agent import AgentReviewJob
+
+
+async def submitted(live: LiveBackend, n: int = 1, cells: Any = FAILING) -> list[str]:
+    alice = live.client("alice")
+    rids = []
+    for _ in range(n):
+        rid = (await alice.create_request())["id"]
+        await add_table(alice, rid, cells)
+        assert (await alice.post(f"/api/v1/requests/{rid}/submit")).status == 200
+        rids.append(rid)
+    return rids
+
+
+# --- the job list ---------------------------------------------------------------------------
+
+
+def test_load_jobs_tolerates_only_jobs_not_written_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "trevor_jobs_ok.py").write_text(
+        "class Job:\n    async def run_once(self, ctx):\n        return 0\n"
+    )
+    (tmp_path / "trevor_jobs_broken.py").write_text(
+        "import a_dependency_that_is_not_installed\n"
+        "class Job:\n    async def run_once(self, ctx):\n        return 0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    jobs = load_jobs(
+        [
+            "trevor_jobs_ok.Job",
+            "trevor_backend.services.agent.AgentReviewJob",
+            "trevor_jobs_missing_module.Job",  # not written yet: skipped with a warning
+            "trevor_jobs_ok.MissingJob",  # not written yet either
+        ]
+    )
+    assert [type(j).__name__ for j in jobs] == ["Job", "AgentReviewJob"]
+    assert "trevor_jobs_missing_module.Job is not available" in caplog.text
+    assert "trevor_jobs_ok.MissingJob is not available" in caplog.text
+    # A job whose module exists but cannot be imported is a bug, not a job to skip.
+    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
+        load_jobs(["trevor_jobs_broken.Job"])
+    sys.modules.pop("trevor_jobs_ok", None)
+
+
+def test_default_jobs_include_every_team() -> None:
+    from trevor_backend.app import TrevorBackend
+
+    assert TrevorBackend().reconciler_jobs[:4] == [
+        "trevor_backend.services.agent.AgentReviewJob",
+        "trevor_backend.services.outbox.DispatchJob",
+        "trevor_backend.services.outbox.OutboxJob",
+        "trevor_backend.services.release.ReleaseJob",
+    ]
+
+
+async def test_a_failing_job_does_not_stop_the_others(live: LiveBackend) -> None:
+    class Broken:
+        async def run_once(self, ctx: JobContext) -> int:
+            raise RuntimeError("boom")
+
+    (rid,) = await submitted(live)
+    rec = Reconciler(live.backend.ctx, [Broken(), AgentReviewJob(parent=live.app)])
+    assert await rec.run_once() == 1
+    assert (await current(live.client("alice"), rid))["status"] == "HUMAN_REVIEW"
+
+
+async def test_serving_loop_starts_and_stops(live: LiveBackend) -> None:
+    (rid,) = await submitted(live)
+    rec = agent_only(live, interval=0.05)
+    rec.start()
+    try:
+        for _ in range(200):
+            if (await current(live.client("alice"), rid))["status"] == "HUMAN_REVIEW":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await rec.stop()
+    assert (await current(live.client("alice"), rid))["status"] == "HUMAN_REVIEW"
+
+
+# --- leases and exactly once ----------------------------------------------------------------
+
+
+async def test_live_lease_is_respected_and_expired_lease_is_taken_over(live: LiveBackend) -> None:
+    (rid,) = await submitted(live)
+    # A process claims the request and dies before doing anything (its lease stays behind).
+    dead = JobContext.of(live.backend.ctx, owner="dead-process", lease_seconds=60)
+    async with live.backend.ctx.sessions.begin() as s:
+        from trevor_backend.contract import RequestStatus
+
+        assert await claim_requests(s, dead, [RequestStatus.SUBMITTED]) == [rid]
+    # A second claim of the same row fails while the lease lives.
+    async with live.backend.ctx.sessions.begin() as s:
+        assert await claim_requests(s, dead, [RequestStatus.SUBMITTED]) == []
+
+    other = agent_only(live)
+    assert await other.run_once() == 0
+    assert (await current(live.client("alice"), rid))["status"] == "SUBMITTED"
+
+    # The lease runs out: another process takes the work over and finishes it.
+    async with live.backend.ctx.sessions.begin() as s:
+        await s.execute(
+            update(AirlockRequest)
+            .where(AirlockRequest.id == rid)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert await other.run_once() == 1
+    assert (await current(live.client("alice"), rid))["status"] == "HUMAN_REVIEW"
+    assert await agent_reviews(live, rid) == {rid: 1}
+    async with live.backend.ctx.sessions() as s:
+        r = await s.get(AirlockRequest, rid)
+        assert r is not None and r.lease_owner is None and r.lease_expires_at is None
+
+
+async def test_agent_review_interrupted_after_the_claim_is_redone_once(live: LiveBackend) -> None:
+    """A process that claimed (SUBMITTED → AGENT_REVIEW) and died: the work is redone by
+    another process once the lease expires, and a late finish by the first changes nothing."""
+    (rid,) = await submitted(live)
+    job = AgentReviewJob(parent=live.app)
+    first = JobContext.of(live.backend.ctx, owner="first", lease_seconds=0.2)
+    async with live.backend.ctx.sessions.begin() as s:
+        from trevor_backend.contract import RequestStatus
+
+        assert await claim_requests(s, first, [RequestStatus.SUBMITTED]) == [rid]
+        r = await s.get(AirlockRequest, rid, populate_existing=True)
+        assert r is not None
+        from trevor_backend.services.agent import AGENT
+        from trevor_backend.statemachine import transition
+
+        await transition(s, r, "start_agent_review", AGENT)
+        r.lease_owner, r.lease_expires_at = "first", first.lease_until()
+    await asyncio.sleep(0.3)
+    second = agent_only(live)
+    assert await second.run_once() == 1
+    # The first process wakes up and finishes its (now stale) work: nothing more happens.
+    assert await job.review(first, rid, 1) == 0
+    assert await agent_reviews(live, rid) == {rid: 1}
+    types = await audit_types(live, rid)
+    assert types.count("request.agent_review_started") == 1
+    assert types.count("request.agent_review_completed") == 1
+
+
+async def test_concurrent_reconcilers_review_each_request_once(live: LiveBackend) -> None:
+    rids = await submitted(live, 8)
+    recs = [agent_only(live, owner=f"r{i}") for i in range(3)]
+    # Several passes each, all at once, with a small batch so that they interleave.
+    for rec in recs:
+        rec.jobs[0].batch_size = 2
+    done = await asyncio.gather(*(rec.run_until_idle() for rec in recs))
+    assert sum(done) == 8
+    assert await agent_reviews(live) == dict.fromkeys(rids, 1)
+    for rid in rids:
+        types = await audit_types(live, rid)
+        assert types.count("request.agent_review_started") == 1
+
+
+async def test_failed_review_is_retried_after_a_back_off(live: LiveBackend) -> None:
+    (rid,) = await submitted(live)
+    async with live.backend.ctx.sessions() as s:
+        obj = await s.scalar(select(OutputObject).where(OutputObject.request_id == rid))
+        assert obj is not None
+    data = await live.backend.ctx.store.read_bytes(obj.storage_key)
+    await live.backend.ctx.store.delete(obj.storage_key)  # the store lost the bytes
+
+    job = AgentReviewJob(parent=live.app, retry_delay=0.2)
+    rec = Reconciler(live.backend.ctx, [job], app=live.app)
+    assert await rec.run_once() == 0
+    async with live.backend.ctx.sessions() as s:
+        r = await s.get(AirlockRequest, rid)
+        assert r is not None and r.status == "AGENT_REVIEW"
+        assert r.last_error and "ObjectNotFound" in r.last_error
+    assert await rec.run_once() == 0  # still backing off
+
+    await live.backend.ctx.store.put_bytes(obj.storage_key, data)
+    await asyncio.sleep(0.3)
+    assert await rec.run_once() == 1
+    assert (await current(live.client("alice"), rid))["status"] == "HUMAN_REVIEW"
+    assert await agent_reviews(live, rid) == {rid: 1}
+
+
+# --- what the agent finds -------------------------------------------------------------------
+
+
+async def test_agent_verdicts(live: LiveBackend) -> None:
+    alice = live.client("alice")
+    rid = (await alice.create_request())["id"]
+    passing = await add_table(alice, rid, PASSING, "ok.csv")
+    bare = await alice.described_object(rid, b"a,b\n1,2\n", "no-evidence.csv")
+    empty = await alice.described_object(rid, b"", "empty.txt")
+    blocked = await alice.described_object(rid, b"<svg/>", "figure.svg")
+    await alice.post(f"/api/v1/requests/{rid}/submit")
+    await run_agent(live)
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json
+    objects = report["report"]["objects"]
+    assert objects[passing["id"]]["status"] == "pass"
+    assert objects[bare["id"]]["status"] == "review"
+    assert "evidence" in {f["rule"] for f in objects[bare["id"]]["findings"]}
+    assert objects[empty["id"]]["status"] == "fail"
+    assert "empty_file" in {f["rule"] for f in objects[empty["id"]]["findings"]}
+    assert "blocked_extension" in {f["rule"] for f in objects[blocked["id"]]["findings"]}
+    assert report["recommendation"] == "fail"
+    assert report["report"]["counts"] == {"pass": 1, "review": 1, "fail": 2}
+    assert report["report"]["params"]["threshold"] == 10
+
+
+async def test_project_parameters_apply(live: LiveBackend) -> None:
+    async with live.backend.ctx.sessions.begin() as s:
+        p1 = await s.get(Project, "p1")
+        assert p1 is not None
+        p1.sdc_params = {"threshold": 3}  # the failing table's smallest cell is 3
+    (rid,) = await submitted(live)
+    await run_agent(live)
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json
+    assert report["recommendation"] == "pass" and report["report"]["params"]["threshold"] == 3
+
+    async with live.backend.ctx.sessions.begin() as s:
+        p1 = await s.get(Project, "p1")
+        assert p1 is not None
+        p1.sdc_params = {"threshold": "lots"}  # a bad override never blocks reviews
+    (rid,) = await submitted(live)
+    await run_agent(live)
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json
+    assert report["recommendation"] == "fail" and report["report"]["params"]["threshold"] == 10
+    assert any("project SDC parameters ignored" in n for n in report["report"]["notes"])
+
+
+async def test_report_endpoint(live: LiveBackend) -> None:
+    (rid,) = await submitted(live)
+    carol = live.client("carol")
+    assert (await carol.get(f"/api/v1/requests/{rid}/report")).json["available"] is False
+    await run_agent(live)
+    assert (await carol.get(f"/api/v1/requests/{rid}/report?revision=1")).json["available"]
+    bad = await carol.get(f"/api/v1/requests/{rid}/report?revision=one")
+    assert bad.status == 422 and bad.json["errors"][0]["pointer"] == "/revision"
+    assert (await carol.get(f"/api/v1/requests/{rid}/report?revision=5")).status == 404
+    assert (await live.client("bob").get(f"/api/v1/requests/{rid}/report")).status == 404
+
+
+async def test_evidence_for_other_bytes_is_ignored(live: LiveBackend) -> None:
+    (rid,) = await submitted(live)
+    async with live.backend.ctx.sessions.begin() as s:
+        obj = await s.scalar(select(OutputObject).where(OutputObject.request_id == rid))
+        assert obj is not None and obj.evidence is not None
+        obj.evidence = {**obj.evidence, "sha256": "0" * 64}  # swapped behind the API's back
+    await run_agent(live)
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json
+    (res,) = report["report"]["objects"].values()
+    assert res["status"] == "review" and res["has_evidence"] is False
+    assert "belongs to a different file" in " ".join(res["notes"])
+
+
+# --- narrative --------------------------------------------------------------------------------
+
+
+class FakeChatCompletions(web.RequestHandler):
+    """A FAKE OpenAI-compatible endpoint: no LLM can run here, so the test stands one in."""
+
+    def initialize(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    async def post(self) -> None:
+        self.state["requests"].append(
+            {
+                "auth": self.request.headers.get("Authorization"),
+                "body": json.loads(self.request.body),
+            }
+        )
+        mode = self.state["mode"]
+        if mode == "slow":
+            await asyncio.sleep(2)
+        if mode == "error":
+            self.set_status(500)
+            self.finish({"error": "overloaded"})
+            return
+        self.finish(
+            {
+                "choices": [
+                    {
+                        "message": {
+                            "role": "assistant",
+                            "content": "One table fails the threshold rule.",
+                        }
+                    }
+                ]
+            }
+        )
+
+
+@pytest.fixture
+async def fake_llm() -> Any:
+    state: dict[str, Any] = {"mode": "ok", "requests": []}
+    sock, port = bind_unused_port()
+    server = HTTPServer(
+        web.Application([(r"/v1/chat/completions", FakeChatCompletions, {"state": state})])
+    )
+    server.add_sockets([sock])
+    state["url"] = f"http://127.0.0.1:{port}/v1"
+    yield state
+    server.stop()
+
+
+@pytest.fixture
+def backend_traits(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if "narrative" not in request.node.name:
+        return {}
+    from traitlets.config import Config
+
+    from trevor_backend.services.narrative import OpenAIChatNarrative
+
+    cfg = Config()
+    cfg.OpenAIChatNarrative.api_key = "test-key"
+    cfg.OpenAIChatNarrative.model = "fake-model"
+    cfg.OpenAIChatNarrative.timeout = 0.5
+    return {"narrative_class": OpenAIChatNarrative, "config": cfg}
+
+
+async def test_narrative_added_redacted(live: LiveBackend, fake_llm: dict[str, Any]) -> None:
+    live.app.config.OpenAIChatNarrative.base_url = fake_llm["url"]
+    (rid,) = await submitted(live)
+    await run_agent(live)
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json["report"]
+    assert report["narrative"] == "One table fails the threshold rule."
+    assert report["recommendation"] == "fail"  # decided by the rules, not the narrative
+    (sent,) = fake_llm["requests"]
+    assert sent["auth"] == "Bearer test-key" and sent["body"]["model"] == "fake-model"
+    prompt = json.dumps(sent["body"])
+    # Nothing disclosive leaves: no labels, counts, file names.
+    for secret in ("north", "south", "table.csv", '"value"'):
+        assert secret not in prompt
+    assert "threshold" in prompt
+
+
+@pytest.mark.parametrize("mode", ["error", "slow"])
+async def test_narrative_failure_never_blocks_review(
+    live: LiveBackend, fake_llm: dict[str, Any], mode: str
+) -> None:
+    live.app.config.OpenAIChatNarrative.base_url = fake_llm["url"]
+    fake_llm["mode"] = mode
+    (rid,) = await submitted(live)
+    assert await run_agent(live) == 1
+    req = await current(live.client("alice"), rid)
+    assert req["status"] == "HUMAN_REVIEW"
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json["report"]
+    assert "narrative" not in report and report["narrative_error"]
