@@ -450,62 +450,8 @@ def check(result: Any, statbarn: str | None = None, **params: Any) -> ObjectRepo
 def check_with_evidence(
     result: Any, evidence: Any, statbarn: str | None, params: Any
 ) -> ObjectReport:
-    if isinstance(evidence, TableEvidence) and "column_statbarns" in evidence.extra:
-        return _check_columns(evidence, statbarn, params)
     table = result if isinstance(result, pd.DataFrame) else None
     return check_evidence(statbarn=statbarn, table=table, evidence=evidence, params=params)
-
-
-def _check_columns(evidence: TableEvidence, statbarn: str | None, params: Any) -> ObjectReport:
-    """describe(): each column is its own statistic with its own statbarn."""
-    from trevor_backend.sdc.checks import worst
-
-    findings = []
-    for j, column_statbarn in enumerate(evidence.extra["column_statbarns"]):
-        sub = _column(evidence, j)
-        report = check_evidence(
-            statbarn=statbarn or column_statbarn, table=None, evidence=sub, params=params
-        )
-        for f in report.findings:
-            f.positions = [[i, j] for i, _ in f.positions]
-            f.cells = [
-                [evidence.cell_labels(i, j)[0], [evidence.extra["column_statistics"][j]]]
-                for i, _ in f.positions
-            ]
-            f.message = f"{evidence.extra['column_statistics'][j]}: {f.message}"
-            findings.append(f)
-    status = worst([f.status for f in findings])
-    return ObjectReport(
-        status=status,
-        statbarn=statbarn or "mixed (per column)",
-        findings=findings,
-        params=params.to_dict(),
-        notes=["each describe() column is checked under its own statbarn"],
-    )
-
-
-def _column(evidence: TableEvidence, j: int) -> TableEvidence:
-    def col(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[:, j : j + 1]
-
-    return TableEvidence(
-        statistic=evidence.extra["column_statistics"][j],
-        row_names=evidence.row_names,
-        col_names=[],
-        rows=evidence.rows,
-        cols=[evidence.cols[j]],
-        n=col(evidence.n),
-        value=col(evidence.value),
-        n_missing=col(evidence.n_missing),
-        sum=col(evidence.sum),
-        negatives=col(evidence.negatives),
-        min=col(evidence.min),
-        max=col(evidence.max),
-        largest=None if evidence.largest is None else evidence.largest[:, j : j + 1, :],
-        margin_rows=evidence.margin_rows,
-        top_k=evidence.top_k,
-        statbarn=evidence.extra["column_statbarns"][j],
-    )
 
 
 def suppress(result: pd.DataFrame, **params: Any) -> TrevorFrame:

@@ -14,6 +14,7 @@ import jupyter_trevor as trevor
 from jupyter_trevor import workspace
 from jupyter_trevor.kernel import config
 from jupyter_trevor.kernel.display import evidence_of
+from trevor_backend.sdc import check_object
 
 matplotlib.use("Agg")
 
@@ -103,6 +104,12 @@ def test_pivot_describe_and_models(data: pd.DataFrame) -> None:
     assert report.status == "review"
     assert {f.rule for f in report.failing} == {"endpoints"}
     assert {j for _, j in report.cells("endpoints")} == {3, 7}
+    # The backend reaches the same verdict from the stored JSON evidence.
+    stored = json.loads(json.dumps(summary.trevor_evidence.to_json()))
+    backend = check_object(
+        statbarn=None, filename="summary.csv", size=100, table=None, evidence=stored
+    )
+    assert backend.to_dict()["findings"] == report.to_dict()["findings"]
     by_region = trevor.describe(data[["income"]], by=data.region)
     assert trevor.check(by_region).status == "fail"  # "west" is small
     by_name = trevor.describe(data[["region", "income"]], by="region")

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import checks
@@ -116,6 +117,8 @@ def check_evidence(
         findings.append(
             Finding(rule="evidence", status=REVIEW, message=f"the evidence is malformed: {exc}")
         )
+    if isinstance(ev, TableEvidence) and "column_statbarns" in ev.extra:
+        return _check_columns(ev, statbarn, params)
     statbarn_id = statbarn
     if statbarn_id is None and ev is not None:
         suggested = ev.statbarn if isinstance(ev, TableEvidence) else ev.get("statbarn")
@@ -169,6 +172,56 @@ def check_evidence(
         )
         report.suppression = suggest(ev, [list(p) for p in primary], params.rounding_base)
     return report
+
+
+def _check_columns(evidence: TableEvidence, statbarn: str | None, params: Params) -> ObjectReport:
+    """describe(): each column is its own statistic with its own statbarn."""
+    findings = []
+    for j, column_statbarn in enumerate(evidence.extra["column_statbarns"]):
+        sub = _column(evidence, j)
+        report = check_evidence(
+            statbarn=statbarn or column_statbarn, table=None, evidence=sub, params=params
+        )
+        for f in report.findings:
+            f.positions = [[i, j] for i, _ in f.positions]
+            f.cells = [
+                [evidence.cell_labels(i, j)[0], [evidence.extra["column_statistics"][j]]]
+                for i, _ in f.positions
+            ]
+            f.message = f"{evidence.extra['column_statistics'][j]}: {f.message}"
+            findings.append(f)
+    status = worst([f.status for f in findings])
+    return ObjectReport(
+        status=status,
+        statbarn=statbarn or "mixed (per column)",
+        findings=findings,
+        params=params.to_dict(),
+        notes=["each describe() column is checked under its own statbarn"],
+    )
+
+
+def _column(evidence: TableEvidence, j: int) -> TableEvidence:
+    def col(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[:, j : j + 1]
+
+    return TableEvidence(
+        statistic=evidence.extra["column_statistics"][j],
+        row_names=evidence.row_names,
+        col_names=[],
+        rows=evidence.rows,
+        cols=[evidence.cols[j]],
+        n=col(evidence.n),
+        value=col(evidence.value),
+        n_missing=col(evidence.n_missing),
+        sum=col(evidence.sum),
+        negatives=col(evidence.negatives),
+        min=col(evidence.min),
+        max=col(evidence.max),
+        largest=None if evidence.largest is None else evidence.largest[:, j : j + 1, :],
+        margin_rows=evidence.margin_rows,
+        top_k=evidence.top_k,
+        statbarn=evidence.extra["column_statbarns"][j],
+    )
 
 
 def _statbarn_findings(
