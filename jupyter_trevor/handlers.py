@@ -221,9 +221,7 @@ class EventsHandler(TrevorHandler):
     async def get(self) -> None:
         client = self.trevor.client
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        last_id = self.request.headers.get("Last-Event-ID") or self.get_argument(
-            "last_event_id", None
-        )
+        last_id = self.request.headers.get("Last-Event-ID")
         if last_id:
             headers["Last-Event-ID"] = last_id
         status = 0
@@ -252,10 +250,13 @@ class EventsHandler(TrevorHandler):
             self.write(chunk)
             self.flush()
 
+        url = client.api_url("events")
+        if self.request.query:
+            url += "?" + self.request.query  # last_event_id, follow: the backend's options
         try:
             await client.fetch_url(
                 "GET",
-                client.api_url("events"),
+                url,
                 headers=headers,
                 streaming_callback=on_chunk,
                 header_callback=on_header,

@@ -1,5 +1,13 @@
 /** Typed calls the panel makes; each is one requestAPI call (see request.ts). */
-import type { ObjectOut, RequestOut } from './contract.gen';
+import type {
+  AgentReportOut,
+  LineageOut,
+  ObjectOut,
+  PreviewOut,
+  ReleaseOut,
+  RequestOut,
+  ReviewList
+} from './contract.gen';
 import type { InboxFile, MetadataForm, Statbarn, TaggedOutput, VersionInfo } from './logic/types';
 import { requestAPI, requestRaw } from './request';
 
@@ -44,21 +52,26 @@ export const api = {
   setMetadata: (rid: string, oid: string, form: Partial<MetadataForm>) =>
     requestAPI<ObjectOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/metadata`, json('PUT', form)),
   lineage: (rid: string, oid: string) =>
-    requestAPI<{ items: ObjectOut[] } | ObjectOut[]>(
-      `api/requests/${enc(rid)}/objects/${enc(oid)}/lineage`
-    ).then(r => (Array.isArray(r) ? r : r.items)),
-  report: (rid: string) => requestAPI<Record<string, any>>(`api/requests/${enc(rid)}/report`),
-  reviews: (rid: string) =>
-    requestAPI<{ items: any[] } | any[]>(`api/requests/${enc(rid)}/reviews`).then(r =>
-      Array.isArray(r) ? r : r.items
-    ),
-  release: (rid: string) =>
-    requestAPI<{ url: string; expires_at: string; sha256: string; size: number }>(
-      `api/requests/${enc(rid)}/release`
-    ),
-  /** The object's bytes through the proxy, as a blob URL the browser can open. */
-  contentBlobUrl: async (rid: string, oid: string): Promise<string> => {
+    requestAPI<LineageOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/lineage`),
+  report: (rid: string) => requestAPI<AgentReportOut>(`api/requests/${enc(rid)}/report`),
+  reviews: (rid: string) => requestAPI<ReviewList>(`api/requests/${enc(rid)}/reviews`).then(r => r.items),
+  release: (rid: string) => requestAPI<ReleaseOut>(`api/requests/${enc(rid)}/release`),
+  /** Sanitised HTML preview (the backend cleans it; the panel still shows it sandboxed). */
+  preview: (rid: string, oid: string) =>
+    requestAPI<PreviewOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/preview`),
+  /**
+   * Save the object's bytes through the proxy. The blob is typed application/octet-stream so
+   * the browser downloads it and never renders it in Jupyter's origin (an HTML object could
+   * otherwise run script there).
+   */
+  download: async (rid: string, oid: string, filename: string): Promise<void> => {
     const r = await requestRaw(`api/requests/${enc(rid)}/objects/${enc(oid)}/content`);
-    return URL.createObjectURL(await r.blob());
+    const blob = new Blob([await r.arrayBuffer()], { type: 'application/octet-stream' });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = filename;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 };

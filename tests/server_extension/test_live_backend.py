@@ -159,3 +159,43 @@ async def test_upload_into_someone_elses_request_is_refused(
     problem_of(r)
     req = (await live.client("bob").get(f"/api/v1/requests/{rid}")).json
     assert req["objects"] == []
+
+
+def parse_sse(text: str) -> list[dict[str, Any]]:
+    events = []
+    for block in text.split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln and not ln.startswith(":")]
+        data = [ln[6:] for ln in lines if ln.startswith("data: ")]
+        ids = [ln[4:] for ln in lines if ln.startswith("id: ")]
+        if data:
+            events.append({"id": ids[-1] if ids else None, **json.loads("\n".join(data))})
+    return events
+
+
+async def test_events_are_relayed_with_resume(jp_fetch: Any, live: Any) -> None:
+    alice = live.client("alice")
+    first = await alice.create_request(title="First")
+    second = await alice.create_request(title="Second")
+
+    r = await jp_fetch("trevor", "events", params={"last_event_id": "0", "follow": "0"})
+    assert r.headers["Content-Type"].startswith("text/event-stream")
+    events = parse_sse(r.body.decode())
+    created = [e for e in events if e["type"] == "request.created"]
+    assert [e["request_id"] for e in created] == [first["id"], second["id"]]
+
+    # Resuming with Last-Event-ID (as the panel does after a reconnect) skips what was seen.
+    r = await jp_fetch(
+        "trevor",
+        "events",
+        params={"follow": "0"},
+        headers={"Last-Event-ID": str(created[0]["id"])},
+    )
+    later = parse_sse(r.body.decode())
+    assert first["id"] not in [e.get("request_id") for e in later]
+    assert second["id"] in [e.get("request_id") for e in later]
+
+
+async def test_events_error_is_relayed_as_problem(jp_fetch: Any) -> None:
+    r = await fetch(jp_fetch, "trevor", "events", headers={"Last-Event-ID": "not-a-number"})
+    assert r.code == 422
+    assert any(e["pointer"] == "/last_event_id" for e in problem_of(r)["errors"])

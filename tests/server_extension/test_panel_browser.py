@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from jupyter_trevor import workspace as ws
+from tests.backend.review_support import run_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -176,9 +177,9 @@ async def open_panel(page: Any, lab: Lab) -> Any:
     return panel
 
 
-def tag_table(workspace: Path) -> None:
+def tag_table(workspace: Path, content: str = "region,n\nNorth,12\nSouth,40\n") -> None:
     src = workspace / "t.csv"
-    src.write_text("region,n\nNorth,12\nSouth,40\n")
+    src.write_text(content)
     ws.write_output(
         workspace,
         "counts",
@@ -215,8 +216,60 @@ async def test_researcher_bundles_and_submits(page: Any, lab: Lab, live: Any) ->
     await view.locator(".trevor-status-info").first.wait_for()  # Submitted / under review
     reqs = (await live.client("alice").get("/api/v1/requests?project=p1")).json["items"]
     assert [(r["title"], r["status"] != "DRAFT") for r in reqs] == [("Paper tables", True)]
+    rid = reqs[0]["id"]
     assert reqs[0]["objects"][0]["metadata"]["statbarn"] == "Frequencies"
-    await page.screenshot(path=str(ARTIFACTS / "request-submitted.png"))
+
+    # Back in the list, status changes arrive live (backend SSE relayed by the extension):
+    # the agent review runs, then two checkers ask for changes with a public comment.
+    await view.get_by_role("button", name="← All requests").click()
+    row = panel.locator(".trevor-request", has_text="Paper tables")
+    await run_agent(live)
+    await row.get_by_text("With output checkers").wait_for(timeout=30_000)
+    oid = reqs[0]["objects"][0]["id"]
+    for checker in ("carol", "dave"):
+        r = await live.client(checker).post(
+            f"/api/v1/requests/{rid}/reviews",
+            {
+                "decision": "changes_requested",
+                "summary": "nearly",
+                "objects": [
+                    {
+                        "object_id": oid,
+                        "decision": "changes_requested",
+                        "comment": f"Round to 5 ({checker})",
+                        "visibility": "public",
+                    }
+                ],
+            },
+        )
+        assert r.status == 201, r.body
+    await row.get_by_text("Changes requested").wait_for(timeout=30_000)
+    await page.screenshot(path=str(ARTIFACTS / "changes-requested-live.png"))
+
+    # The researcher reads the feedback, tags a corrected version, replaces and resubmits.
+    tag_table(lab.workspace, "region,n\nNorth,10\nSouth,40\n")
+    await panel.get_by_role("button", name="Refresh").first.click()
+    await row.get_by_role("button", name="Paper tables").click()
+    view = panel.locator(".trevor-request-view")
+    card = view.locator(".trevor-object", has_text="Counts by region")
+    await card.get_by_text("Round to 5 (carol)").wait_for()
+    await card.get_by_text("Automatic check:").wait_for()
+    await card.get_by_role("button", name="preview").click()
+    await card.locator("iframe[sandbox='']").wait_for()
+    await page.screenshot(path=str(ARTIFACTS / "feedback.png"))
+    await card.get_by_label("Replacement").select_option("counts")
+    await card.get_by_role("button", name="Replace").click()
+    await view.locator(".trevor-object", has_text="v2").wait_for()
+    await view.get_by_role("button", name="Resubmit").click()
+    await view.locator(".trevor-status-info").first.wait_for()
+    final = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json
+    assert final["status"] == "SUBMITTED" and final["revision"] == 2
+    assert [o["version"] for o in final["objects"]] == [2]
+    stored = await live.client("alice").get(
+        f"/api/v1/requests/{rid}/objects/{final['objects'][0]['id']}/content"
+    )
+    assert stored.body == b"region,n\nNorth,10\nSouth,40\n"
+    await page.screenshot(path=str(ARTIFACTS / "resubmitted.png"))
 
 
 def notebook_with_table(workspace: Path) -> str:

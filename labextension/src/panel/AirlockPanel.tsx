@@ -13,9 +13,10 @@ import type { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
 import { api } from '../api';
-import type { ObjectOut, RequestOut } from '../contract.gen';
+import type { AgentReportOut, ObjectOut, PreviewOut, ReleaseOut, RequestOut, ReviewOut } from '../contract.gen';
 import { allowedActions, canReplace, currentObjects, statusBadge, submitBlockers } from '../logic/actions';
 import { applyEvent } from '../logic/events';
+import { agentResult, agentSummary, lineageObjects, publicComments } from '../logic/feedback';
 import { statbarnGuidance } from '../logic/tagging';
 import type { InboxFile, MetadataForm, Statbarn, TaggedOutput } from '../logic/types';
 import { checkCompatibility, type Compatibility } from '../logic/version';
@@ -383,12 +384,12 @@ function RequestView(props: {
 }): JSX.Element {
   const { rid, notify } = props;
   const [req, setReq] = React.useState<RequestOut | null>(null);
-  const [feedback, setFeedback] = React.useState<{ reviews: any[] | null; report: any; note: string[] }>({
-    reviews: null,
-    report: null,
-    note: []
-  });
-  const [release, setRelease] = React.useState<{ url: string; expires_at: string } | null>(null);
+  const [feedback, setFeedback] = React.useState<{
+    reviews: ReviewOut[] | null;
+    report: AgentReportOut | null;
+    note: string[];
+  }>({ reviews: null, report: null, note: [] });
+  const [release, setRelease] = React.useState<ReleaseOut | null>(null);
   const [busy, setBusy] = React.useState(false);
 
   const load = React.useCallback(() => {
@@ -451,12 +452,6 @@ function RequestView(props: {
     }
   };
 
-  const publicComments = (oid: string): string[] =>
-    (feedback.reviews ?? [])
-      .flatMap((rv: any) => (rv.objects ?? []).map((o: any) => ({ ...o, reviewer: rv.reviewer })))
-      .filter((o: any) => o.object_id === oid && o.comment && o.visibility !== 'private')
-      .map((o: any) => `${o.decision ?? ''}: ${o.comment}`);
-
   return (
     <section className="trevor-section trevor-request-view">
       <button className="trevor-link" onClick={props.onBack}>
@@ -486,10 +481,14 @@ function RequestView(props: {
             Withdraw
           </button>
         )}
-        {actions.includes('download_release') && release && (
+        {actions.includes('download_release') && release?.url && (
           <a className="trevor-download" href={release.url} target="_blank" rel="noopener noreferrer">
-            Download released package (link expires {release.expires_at})
+            Download released package ({release.filename}, {release.size} bytes; link expires{' '}
+            {release.expires_at ?? 'never'})
           </a>
+        )}
+        {actions.includes('download_release') && release && !release.url && (
+          <span className="trevor-sub">The release link has expired; ask an administrator to refresh it.</span>
         )}
       </div>
       {(req.status === 'DRAFT' || req.status === 'CHANGES_REQUESTED') && blockers.length > 0 && (
@@ -504,7 +503,9 @@ function RequestView(props: {
           {n}
         </p>
       ))}
-      {feedback.report?.summary && <p className="trevor-report">{String(feedback.report.summary)}</p>}
+      {agentSummary(feedback.report) && (
+        <p className="trevor-report">Automatic check: {agentSummary(feedback.report)}</p>
+      )}
 
       <ul className="trevor-list">
         {currentObjects(req.objects).map(o => (
@@ -516,8 +517,8 @@ function RequestView(props: {
             editable={actions.includes('edit_metadata')}
             outputs={props.outputs}
             statbarns={props.statbarns}
-            comments={publicComments(o.id)}
-            findings={agentFindings(feedback.report, o.id)}
+            comments={publicComments(feedback.reviews, o.id)}
+            agent={agentResult(feedback.report, o.id)}
             notify={notify}
             onChanged={load}
           />
@@ -525,13 +526,6 @@ function RequestView(props: {
       </ul>
     </section>
   );
-}
-
-function agentFindings(report: any, oid: string): string[] {
-  const objects: any[] = report?.objects ?? [];
-  const entry = objects.find(o => o.object_id === oid || o.id === oid);
-  const findings: any[] = entry?.findings ?? [];
-  return findings.map(f => describeFinding(f));
 }
 
 function metadataForm(o: ObjectOut): MetadataForm {
@@ -552,7 +546,7 @@ function ObjectCard(props: {
   outputs: TaggedOutput[];
   statbarns: Statbarn[] | null;
   comments: string[];
-  findings: string[];
+  agent: ReturnType<typeof agentResult>;
   notify: (e: unknown, tone?: 'error' | 'info') => void;
   onChanged: () => void;
 }): JSX.Element {
@@ -560,6 +554,7 @@ function ObjectCard(props: {
   const [form, setForm] = React.useState<MetadataForm>(metadataForm(obj));
   const [fieldErrors, setFieldErrors] = React.useState<Record<string, string>>({});
   const [history, setHistory] = React.useState<ObjectOut[] | null>(null);
+  const [preview, setPreview] = React.useState<PreviewOut | null>(null);
   const [replacement, setReplacement] = React.useState('');
   const [busy, setBusy] = React.useState(false);
   const dirty = JSON.stringify(form) !== JSON.stringify(metadataForm(obj));
@@ -580,12 +575,15 @@ function ObjectCard(props: {
     }
   };
 
-  const preview = async () => {
-    try {
-      window.open(await api.contentBlobUrl(rid, obj.id), '_blank', 'noopener');
-    } catch (e) {
-      notify(e);
+  const togglePreview = () => {
+    if (preview) {
+      setPreview(null);
+      return;
     }
+    api.preview(rid, obj.id).then(setPreview, notify);
+  };
+  const download = () => {
+    api.download(rid, obj.id, obj.filename).catch(notify);
   };
 
   const replace = async () => {
@@ -605,7 +603,7 @@ function ObjectCard(props: {
       setHistory(null);
       return;
     }
-    api.lineage(rid, obj.id).then(setHistory, notify);
+    api.lineage(rid, obj.id).then(l => setHistory(lineageObjects(l)), notify);
   };
 
   const field = (name: keyof MetadataForm, label: string, multiline = false) => (
@@ -637,8 +635,12 @@ function ObjectCard(props: {
       </div>
       <div className="trevor-sub">
         {obj.filename} · v{obj.version} · {obj.size} bytes ·{' '}
-        <button className="trevor-link" onClick={preview}>
-          preview
+        <button className="trevor-link" onClick={togglePreview}>
+          {preview ? 'hide preview' : 'preview'}
+        </button>{' '}
+        ·{' '}
+        <button className="trevor-link" onClick={download}>
+          download
         </button>{' '}
         ·{' '}
         <button className="trevor-link" onClick={toggleHistory}>
@@ -652,12 +654,28 @@ function ObjectCard(props: {
           ))}
         </ul>
       )}
-      {props.findings.length > 0 && (
-        <ul className="trevor-findings">
-          {props.findings.map((f, i) => (
-            <li key={i}>{f}</li>
-          ))}
-        </ul>
+      {props.agent && (
+        <div className="trevor-agent">
+          Automatic check: <span className={`trevor-badge trevor-verdict-${props.agent.tone}`}>{props.agent.tone}</span>
+          {props.agent.findings.length > 0 && (
+            <ul className="trevor-findings">
+              {props.agent.findings.map((f, i) => (
+                <li key={i}>{f}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      {preview && (
+        <div className="trevor-preview">
+          {preview.note && <div className="trevor-sub">{preview.note}</div>}
+          {preview.html ? (
+            // sandbox="" : no scripts, no same-origin access, even if sanitising missed something.
+            <iframe sandbox="" srcDoc={preview.html} title={`Preview of ${obj.filename}`} />
+          ) : (
+            <div className="trevor-sub">No preview for this file type; use download.</div>
+          )}
+        </div>
       )}
       {history && (
         <ol className="trevor-history">
