@@ -305,3 +305,29 @@ def test_shape_dof_counts_only_non_missing_values() -> None:
     report = trevor.check(trevor.crosstab(df.a[1:], df.b[1:], values=df.v[1:], aggfunc="std"))
     [finding] = [f for f in report.findings if f.rule == "dof"]
     assert (finding.status, finding.value, finding.limit) == ("fail", 9, 10)
+
+
+def test_frequency_table_without_evidence_is_read_as_counts() -> None:
+    """An output tagged outside the kernel API (no evidence): the backend passes the table
+    it read from the CSV; small counts visible in it fail, otherwise a checker judges."""
+    small = pd.DataFrame({"region": ["north", "south"], "f": [25, 4], "m": [30, 12]})
+    report = check_object(
+        statbarn="Frequencies", filename="t.csv", size=50, table=small, evidence=None
+    )
+    assert report.status == "fail"
+    assert report.cells("threshold") == {(1, 0)}
+    assert "evidence" in report.rules("review")
+    fine = small.assign(f=[25, 40])
+    assert (
+        check_object(
+            statbarn="Frequencies", filename="t.csv", size=50, table=fine, evidence=None
+        ).status
+        == "review"
+    )
+    means = small.assign(f=[25.5, 4.2])
+    assert (
+        check_object(
+            statbarn="Frequencies", filename="t.csv", size=50, table=means, evidence=None
+        ).status
+        == "review"
+    )

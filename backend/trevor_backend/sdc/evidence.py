@@ -572,6 +572,28 @@ def _table_values(table: pd.DataFrame) -> np.ndarray | None:
             return None
 
 
+def counts_from_table(table: pd.DataFrame) -> TableEvidence | None:
+    """A published frequency table read as its own counts (numeric columns only), or None
+    when its numbers are not non-negative whole counts."""
+    numeric = table.select_dtypes("number")
+    if numeric.empty:
+        return None
+    values = numeric.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if (finite < 0).any() or not np.allclose(finite, np.round(finite)):
+        return None
+    return TableEvidence(
+        statistic="count",
+        row_names=list(numeric.index.names),
+        col_names=list(numeric.columns.names),
+        rows=[_as_tuple(r) for r in numeric.index],
+        cols=[_as_tuple(c) for c in numeric.columns],
+        n=np.nan_to_num(values, nan=0).astype(np.int64),
+        value=values,
+        statbarn="Frequencies",
+    )
+
+
 _FAST_STATISTICS = ("count", "mean")
 
 

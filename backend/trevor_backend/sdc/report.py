@@ -12,7 +12,7 @@ import pandas as pd
 from . import checks
 from . import statbarns as sb
 from .checks import FAIL, PASS, REVIEW, Finding, worst
-from .evidence import TableEvidence, evidence_from_json
+from .evidence import TableEvidence, counts_from_table, evidence_from_json
 from .params import DEFAULT, Params
 from .suppression import suggest
 
@@ -156,6 +156,17 @@ def check_evidence(
         )
     if entry is not None and ev is not None:
         findings.extend(_statbarn_findings(entry, ev, params, notes))
+    elif entry is not None and entry.id == "Frequencies" and table is not None:
+        # Without evidence, a frequency table's published values are its counts: a small
+        # or empty count is visible in the table itself, so those rules can still fail it.
+        counted = counts_from_table(table)
+        if counted is not None:
+            for rule in (checks.threshold, checks.zeros):
+                found = rule(counted, params)
+                if found is not None:
+                    found.message += " (read from the published table: no evidence)"
+                    findings.append(found)
+            notes.append("threshold and zeros measured on the published counts")
     if sb.LINKED_TABLES in (entry.checks if entry else ()):
         notes.append("compare with other outputs from the same data for differencing")
     report.findings = findings
