@@ -13,8 +13,11 @@ import asyncio
 import json
 import os
 import sys
+from typing import Any
 
+import pytest
 from sqlalchemy import select
+from traitlets.config import Config
 
 from tests.backend.review_support import (
     FAILING,
@@ -27,13 +30,25 @@ from tests.backend.review_support import (
     run_agent,
 )
 from tests.fixtures.backend import LiveBackend
+from tests.fixtures.smtp import SMTPServer
 from trevor_backend.orm import AuditEvent
+from trevor_backend.services.notifiers import EmailNotifier
+from trevor_backend.services.outbox import DispatchJob, OutboxJob
 
 PUBLIC = "South/female has 3 people: suppress or merge that cell."
 PRIVATE = "Checked this against the project's protocol; note for dave only."
 
 
-async def test_review_journey(live: LiveBackend) -> None:
+@pytest.fixture
+def backend_traits(smtp_server: SMTPServer) -> dict[str, Any]:
+    """Email on: the journey ends by checking what each person was sent."""
+    return {
+        "notifier_classes": [EmailNotifier],
+        "config": Config({"EmailNotifier": Config(smtp_server.traits())}),
+    }
+
+
+async def test_review_journey(live: LiveBackend, smtp_server: SMTPServer) -> None:
     alice, carol, dave = live.client("alice"), live.client("carol"), live.client("dave")
 
     # --- the researcher submits two tables -------------------------------------------------
@@ -213,6 +228,29 @@ async def test_review_journey(live: LiveBackend) -> None:
     assert proc.returncode == 0, err.decode()
     assert "audit log intact" in out.decode()
 
-    # --- NOTIFICATIONS: the notifications engineer extends this test here -------------------
-    # Assert the emails each step sends (alice: agent report ready, changes requested, approved;
-    # carol and dave: review needed) once the outbox jobs run, e.g. with the aiosmtpd fixture.
+    # --- the emails each step sent, through the outbox to a real SMTP server --------------
+    ctx = live.backend.ctx
+    assert await DispatchJob().run_once(ctx) > 0
+    while await OutboxJob().run_once(ctx):
+        pass
+    mail: dict[str, list[str]] = {}
+    for rcpts, msg in smtp_server.messages:
+        assert msg.get_content_type() == "multipart/alternative"
+        assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+        for rcpt in rcpts:
+            mail.setdefault(rcpt, []).append(msg["Subject"])
+    title = "Admissions by region and sex"
+    # Nobody is told about their own action (alice submitting, dave deciding); both rounds
+    # reach every checker of p1 (erin is its senior checker).
+    assert mail == {
+        "alice@example.org": [
+            f"[trevor] Automatic check finished: {title}",
+            f"[trevor] Changes requested: {title}",
+            f"[trevor] Automatic check finished: {title}",
+            f"[trevor] Approved: {title}",
+        ],
+        **{
+            f"{checker}@example.org": [f"[trevor] Review needed: {title}"] * 2
+            for checker in ("carol", "dave", "erin")
+        },
+    }

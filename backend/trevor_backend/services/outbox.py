@@ -143,7 +143,9 @@ class DispatchJob:
                         channel=notifier.channel,
                         recipient=recipient,
                         payload=payload,
-                        next_attempt_at=utcnow(),
+                        # Due since the event happened: sending in next_attempt_at order then
+                        # follows the order of events, even for rows queued in one batch.
+                        next_attempt_at=note.created_at,
                     )
                 )
 
@@ -175,7 +177,11 @@ class OutboxJob:
                         session,
                         select(OutboxMessage.id)
                         .where(*due)
-                        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                        .order_by(
+                            OutboxMessage.next_attempt_at,
+                            OutboxMessage.created_at,
+                            OutboxMessage.id,
+                        )
                         .limit(self.batch),
                     )
                 )
@@ -205,8 +211,17 @@ class OutboxJob:
     async def run_once(self, ctx: Context) -> int:
         owner = _owner(ctx)
         messages = await self.claim(ctx, owner)
-        if messages:
-            await asyncio.gather(*(self._deliver(ctx, owner, m) for m in messages))
+        # One recipient's messages go out one after another, oldest first, so a researcher
+        # reads "changes requested" after "report ready"; different recipients in parallel.
+        queues: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for m in sorted(messages, key=lambda m: (m.next_attempt_at, m.created_at, m.id)):
+            queues.setdefault((m.channel, m.recipient), []).append(m)
+
+        async def in_order(queue: list[OutboxMessage]) -> None:
+            for m in queue:
+                await self._deliver(ctx, owner, m)
+
+        await asyncio.gather(*(in_order(q) for q in queues.values()))
         return len(messages)
 
     async def _deliver(self, ctx: Context, owner: str, msg: OutboxMessage) -> None:
