@@ -128,9 +128,14 @@ def pivot_table(
     return acro_out, _trevor_outcome(ours, params)
 
 
-def ols(params: dict[str, Any], endog: Any, exog: Any) -> tuple[Outcome, Outcome]:
+def model(kind: str, params: dict[str, Any], endog: Any, exog: Any) -> tuple[Outcome, Outcome]:
+    """kind: ols, logit or probit, fitted by both engines on the same data."""
     session = acro_session(params)
-    session.ols(endog, exog)
+    getattr(session, kind)(endog, exog)
     record = _acro_last(session)
-    ours = trevor.ols(endog, exog)
+    ours = getattr(trevor, kind)(endog, exog)
     return Outcome(status=record.status, cells={}), _trevor_outcome(ours, params)
+
+
+def ols(params: dict[str, Any], endog: Any, exog: Any) -> tuple[Outcome, Outcome]:
+    return model("ols", params, endog, exog)

@@ -283,3 +283,25 @@ def test_survival_tables_are_reviewed_not_always_failed() -> None:
     assert {f.rule for f in report.failing} == {"manual"}
     late = trevor.check(trevor.survival(np.r_[time, [40, 41]], np.r_[status, [1, 1]]))
     assert late.status == "fail" and "survival" in late.rules("fail")
+
+
+@pytest.mark.parametrize("kind", ["logit", "probit"])
+@pytest.mark.parametrize("extra_dof", [9, 10])
+def test_binary_models_dof_boundary(kind: str, extra_dof: int) -> None:
+    rng = np.random.default_rng(20 + extra_dof)
+    x = pd.DataFrame({"const": 1.0, "x1": rng.normal(size=2 + extra_dof)})
+    y = pd.Series([0, 1] * ((2 + extra_dof) // 2) + [1] * ((2 + extra_dof) % 2))
+    acro, ours = ar.model(kind, {}, y, x)
+    assert ours.status == acro.status == ("fail" if extra_dof < 10 else "pass")
+
+
+def test_mode_tables_flag_the_same_cells() -> None:
+    """Each cell's mode is unique here, so ACRO's random pick among ties cannot differ."""
+    rows = []
+    for a, b, size in (("x", "p", 12), ("x", "q", 3), ("y", "p", 15), ("y", "q", 11)):
+        rows += [(a, b, 1.0)] * (size - size // 3) + [(a, b, 2.0)] * (size // 3)
+    df = pd.DataFrame(rows, columns=["a", "b", "v"])
+    df = pd.concat([df, pd.DataFrame({"a": ["z"], "b": ["p"], "v": [5.0]})], ignore_index=True)
+    acro, ours = ar.crosstab({}, df.a, df.b, values=df.v, aggfunc="mode")
+    assert_agree((acro, ours))
+    assert ours.cells["zeros"] == {(2, 1)} and ours.status == "fail"
