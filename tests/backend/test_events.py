@@ -234,6 +234,20 @@ async def test_checker_private_detail_and_admin_only_events(live: LiveBackend) -
     admin_events = await root.events(2)
     assert [e["type"] for e in admin_events] == ["tokens.rotated", "review.submitted"]
     assert admin_events[1]["payload"] == full
+
+    # A checker's own action: named to checkers and admins, a role to the researcher (as the
+    # reviews API anonymises checkers).
+    oid = (await alice_api.get(f"/api/v1/requests/{rid}")).json["objects"][0]["id"]
+    viewed = await live.client("carol").get(f"/api/v1/requests/{rid}/objects/{oid}/content")
+    assert viewed.status == 200
+    assert [(e["type"], e["actor"]) for e in [await alice.event()]] == [
+        ("object.viewed", "checker")
+    ]
+    assert (await carol.event())["actor"] == "carol"
+    assert (await root.event())["actor"] == "carol"
+    # The researcher's own actions keep her name.
+    await alice_api.post(f"/api/v1/requests/{rid}/withdraw")
+    assert (await alice.event())["actor"] == "alice"
     for s in (alice, carol, root):
         s.close()
 

@@ -13,7 +13,9 @@ Who sees what (``services.access`` rules):
 * checker-private detail is removed for callers who are not checkers of the project: review
   events keep only their ids, revision and counts of objects, never comment statistics, content
   digests or anything named private. A client refreshes through the REST API, which applies the
-  full rules (including checkers' blinding) to what it returns.
+  full rules (including checkers' blinding) to what it returns;
+* for the same callers, checkers and admins acting on the request are named by role
+  ("checker", "administrator"), as the reviews API anonymises checkers for researchers.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
-from ..orm import AirlockRequest, AuditEvent
+from ..contract import CHECKER_ROLES, Role
+from ..orm import AirlockRequest, AuditEvent, Membership
 from ..principal import Principal
 from . import access
 from .context import Context
@@ -37,24 +40,39 @@ def is_checker_private(key: str) -> bool:
     return key.startswith("private") or key in ("comments", "content_sha256", "narrative")
 
 
+def _privileged(p: Principal, ev: AuditEvent) -> bool:
+    return p.admin or p.is_system or bool(ev.project_id and p.is_checker(ev.project_id))
+
+
 def redact(p: Principal, ev: AuditEvent) -> dict[str, Any]:
     """The payload ``p`` may see of an event they may see."""
     payload = dict(ev.payload or {})
-    if p.admin or p.is_system or (ev.project_id and p.is_checker(ev.project_id)):
+    if _privileged(p, ev):
         return payload
     if ev.type.startswith("review."):
         payload = {k: payload[k] for k in PUBLIC_REVIEW_KEYS if k in payload}
     return {k: v for k, v in payload.items() if not is_checker_private(k)}
 
 
-def event_data(p: Principal, ev: AuditEvent) -> dict[str, Any]:
-    """The JSON ``data`` of one server-sent event."""
+def actor_name(p: Principal, ev: AuditEvent, actor_role: str | None) -> str:
+    """Who acted, as ``p`` may know it: researchers see their own side by name, the system by
+    its name, and checkers or administrators by role only."""
+    if _privileged(p, ev) or ev.actor_id is None or ev.actor_id == p.user_id:
+        return ev.actor
+    if actor_role == Role.RESEARCHER.value:
+        return ev.actor
+    return "checker" if actor_role in {r.value for r in CHECKER_ROLES} else "administrator"
+
+
+def event_data(p: Principal, ev: AuditEvent, actor_role: str | None = None) -> dict[str, Any]:
+    """The JSON ``data`` of one server-sent event (``actor_role``: the actor's role on the
+    event's project, if any)."""
     payload = redact(p, ev)
     data: dict[str, Any] = {
         "seq": ev.seq,
         "type": ev.type,
         "created_at": ev.created_at.isoformat(),
-        "actor": ev.actor,
+        "actor": actor_name(p, ev, actor_role),
         "project": ev.project_id,
         "request_id": ev.request_id,
         "object_id": ev.object_id,
@@ -95,12 +113,24 @@ class EventFeed:
             head = int(await session.scalar(select(func.max(AuditEvent.seq))) or 0)
             if head <= cursor:
                 return Batch([], cursor, True)
-            q = select(AuditEvent).where(AuditEvent.seq > cursor, AuditEvent.seq <= head)
+            q = (
+                select(AuditEvent, Membership.role)
+                .outerjoin(
+                    Membership,
+                    and_(
+                        Membership.project_id == AuditEvent.project_id,
+                        Membership.user_id == AuditEvent.actor_id,
+                    ),
+                )
+                .where(AuditEvent.seq > cursor, AuditEvent.seq <= head)
+            )
             if not (p.admin or p.is_system):
                 q = q.join(AirlockRequest, AirlockRequest.id == AuditEvent.request_id).where(
                     access.visible_filter(p)
                 )
-            rows = list(await session.scalars(q.order_by(AuditEvent.seq).limit(limit)))
+            rows = list((await session.execute(q.order_by(AuditEvent.seq).limit(limit))).all())
+        events = [event_data(p, ev, role) for ev, role in rows]
         if len(rows) == limit:
-            return Batch([event_data(p, ev) for ev in rows], rows[-1].seq, rows[-1].seq >= head)
-        return Batch([event_data(p, ev) for ev in rows], head, True)
+            last = rows[-1][0].seq
+            return Batch(events, last, last >= head)
+        return Batch(events, head, True)
