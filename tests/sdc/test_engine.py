@@ -331,3 +331,42 @@ def test_frequency_table_without_evidence_is_read_as_counts() -> None:
         ).status
         == "review"
     )
+
+
+def test_differencing_against_released_tables() -> None:
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame({"a": rng.choice(["x", "y"], 300), "b": rng.choice(["p", "q"], 300)})
+    released = trevor.crosstab(df.a, df.b).trevor_evidence.to_json()
+    # The same table after excluding three people: each cell passes on its own...
+    later = df.iloc[3:]
+    new = trevor.crosstab(later.a, later.b).trevor_evidence.to_json()
+    alone = check_object(statbarn="Frequencies", filename="t.csv", size=9, table=None, evidence=new)
+    assert alone.status == "pass"
+    # ...but subtracting it from the released one shows the three.
+    report = check_object(
+        statbarn="Frequencies",
+        filename="t.csv",
+        size=9,
+        table=None,
+        evidence=new,
+        released=[("table 1", released)],
+    )
+    assert report.status == "review"
+    [finding] = [f for f in report.findings if f.rule == "differencing"]
+    assert "table 1" in finding.message and finding.limit == 10
+    assert sum(finding.values) == 3
+    # An identical table, or one over another population entirely, reveals nothing.
+    other = pd.DataFrame({"a": ["x", "y"] * 200, "b": ["p"] * 200 + ["q"] * 200})
+    unrelated = trevor.crosstab(other.a, other.b).trevor_evidence.to_json()
+    for table in (released, unrelated):
+        assert (
+            check_object(
+                statbarn="Frequencies",
+                filename="t.csv",
+                size=9,
+                table=None,
+                evidence=released,
+                released=[("t", table)],
+            ).status
+            == "pass"
+        )

@@ -12,6 +12,7 @@ import pandas as pd
 from . import checks
 from . import statbarns as sb
 from .checks import FAIL, PASS, REVIEW, Finding, worst
+from .differencing import differencing
 from .evidence import TableEvidence, counts_from_table, evidence_from_json
 from .params import DEFAULT, Params
 from .suppression import suggest
@@ -106,8 +107,12 @@ def check_evidence(
     table: pd.DataFrame | None,
     evidence: TableEvidence | dict[str, Any] | None,
     params: Params = DEFAULT,
+    released: Iterable[tuple[str, TableEvidence | dict[str, Any]]] | None = None,
 ) -> ObjectReport:
-    """The SDC verdict from the evidence alone (no file-level checks)."""
+    """The SDC verdict from the evidence alone (no file-level checks).
+
+    ``released``: (name, evidence) of tables already released from the same project, to
+    look for differencing."""
     findings: list[Finding] = []
     notes: list[str] = []
     try:
@@ -168,7 +173,10 @@ def check_evidence(
                     findings.append(found)
             notes.append("threshold and zeros measured on the published counts")
     if sb.LINKED_TABLES in (entry.checks if entry else ()):
-        notes.append("compare with other outputs from the same data for differencing")
+        if released is None:
+            notes.append("compare with other outputs from the same data for differencing")
+        elif isinstance(ev, TableEvidence):
+            findings.extend(differencing(ev, released, params.threshold))
     report.findings = findings
     report.notes = notes
     report.status = worst([f.status for f in findings])
@@ -275,9 +283,13 @@ def check_object(
     table: pd.DataFrame | None,
     evidence: dict[str, Any] | TableEvidence | None,
     params: Params = DEFAULT,
+    released: Iterable[tuple[str, TableEvidence | dict[str, Any]]] | None = None,
 ) -> ObjectReport:
-    """The agent's verdict on one stored object: file checks plus the SDC rules."""
-    report = check_evidence(statbarn=statbarn, table=table, evidence=evidence, params=params)
+    """The agent's verdict on one stored object: file checks plus the SDC rules (and
+    differencing against ``released`` tables when given)."""
+    report = check_evidence(
+        statbarn=statbarn, table=table, evidence=evidence, params=params, released=released
+    )
     file_findings = checks.file_findings(filename, size, params)
     if file_findings:
         report.findings = file_findings + report.findings
