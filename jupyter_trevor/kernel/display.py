@@ -103,7 +103,13 @@ def cell_marks(report: ObjectReport, shape: tuple[int, int]) -> np.ndarray:
     return marks
 
 
+# Above this many cells the table renders as pandas truncates it, without per-cell marks.
+MAX_STYLED_CELLS = 5000
+
+
 def render_table(table: pd.DataFrame, report: ObjectReport) -> str:
+    if table.size > MAX_STYLED_CELLS:
+        return verdict_banner(report) + (table._repr_html_() or table.to_html())
     marks = cell_marks(report, table.shape)
     fails = {f.rule for f in report.findings if f.status == "fail"}
 

@@ -217,9 +217,12 @@ def test_tag_figure_model_series_and_file(
     as_json = trevor.tag(model, title="Income model", id="model-json", format="json")
     assert json.loads(as_json.path.read_text())["df_resid"] == len(data) - 2
 
+    # A plain pandas Series has no evidence: its published counts are checked as they are.
     series = data.region.value_counts()
     out = trevor.tag(series, title="Regions", statbarn="Frequencies")
-    assert out.status == "review" and out.record["evidence"] is None
+    assert out.record["evidence"] is None
+    assert series["west"] < 10 and out.status == "fail"
+    assert {"evidence", "threshold"} <= {f["rule"] for f in out.record["report"]["findings"]}
 
     path = tmp_path / "notes.md"
     path.write_text("# results\n")
@@ -250,3 +253,14 @@ def test_form_shows_guidance_and_live_verdict_then_tags(data: pd.DataFrame) -> N
     assert form.result is not None and form.result.status == "fail"
     assert form.result.record["metadata"]["justification"] == "needed for the paper"
     assert "Tagged as" in form.status.value
+
+
+def test_large_tables_render_truncated_with_the_verdict() -> None:
+    rng = np.random.default_rng(0)
+    big = trevor.crosstab(
+        pd.Series(rng.integers(0, 200, 20000), name="r"),
+        pd.Series(rng.integers(0, 30, 20000), name="c"),
+    )
+    html = big._repr_html_()
+    assert "SDC pre-check: FAIL" in html
+    assert "ffebe9" not in html and "..." in html  # pandas' truncated view, no styling
