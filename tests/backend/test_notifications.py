@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tornado.testing import bind_unused_port
 from traitlets.config import Config
 
 from tests.fixtures.backend import LiveBackend
+from tests.fixtures.processes import BackendProcess
 from tests.fixtures.smtp import SMTPServer
 from trevor_backend.contract import RequestStatus
 from trevor_backend.orm import AirlockRequest, Notification, OutboxMessage, User, utcnow
@@ -362,3 +364,44 @@ async def test_in_app_notifications_api(live: LiveBackend) -> None:
     assert limit.status == 422
     assert (await live.client(None).get("/api/v1/notifications")).status == 401
     assert (await alice.get("/api/v1/notifications/unread-count")).json == {"unread": 5}
+
+
+async def test_two_backend_processes_send_each_email_once(
+    live: LiveBackend, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """Two real `trevor-backend serve` processes share the database and run the reconciler
+    (agent review, dispatch, outbox) as deployed; every email still goes out exactly once."""
+    config = tmp_path / "trevor_backend_config.py"
+    config.write_text(
+        "from trevor_backend.services.notifiers import EmailNotifier\n"
+        "c.TrevorBackend.notifier_classes = [EmailNotifier]\n"
+        "c.TrevorBackend.reconcile_interval = 0.1\n"
+        f"c.EmailNotifier.smtp_host = {smtp_server.host!r}\n"
+        f"c.EmailNotifier.smtp_port = {smtp_server.port}\n"
+    )
+    procs = [
+        BackendProcess(live.data_dir, live.app.database_url, args=["--config", str(config)])
+        for _ in range(2)
+    ]
+    await asyncio.gather(*(asyncio.to_thread(p.start) for p in procs))
+    try:
+        alice = live.client("alice")
+        rid = (await alice.create_request(title="Two replicas"))["id"]
+        await alice.described_object(rid)
+        assert (await alice.post(f"/api/v1/requests/{rid}/submit")).status == 200
+        for _ in range(300):
+            if len(smtp_server.messages) >= 4:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # time for a duplicate to show up, were there one
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
+    rcpts = sorted(r[0] for r, _ in smtp_server.messages)
+    assert rcpts == [
+        "alice@example.org",
+        "carol@example.org",
+        "dave@example.org",
+        "erin@example.org",
+    ], [p.log.read_text()[-2000:] for p in procs]
+    rows = await _outbox(live)
+    assert len(rows) == 4 and all(r.sent_at and r.attempts == 1 for r in rows)
