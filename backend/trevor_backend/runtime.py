@@ -29,6 +29,11 @@ class Backend:
         from .services.release import ReleaseService
 
         self.release = ReleaseService(self.ctx)
+        from .services.deliveries import DeliveryService
+        from .services.ingress import IngressService
+
+        self.ingress = IngressService(self.ctx)
+        self.deliveries = DeliveryService(self.ctx)
         self.previews = PreviewService(self.ctx, self.requests)
         from .services.notifications import NotificationService
 

@@ -104,6 +104,14 @@ RULES: dict[str, Rule] = {
     "fail_release": Rule(
         frozenset({S.RELEASING}), frozenset({S.APPROVED}), _system, "release.failed"
     ),
+    # Ingress has no package: an approved ingress request is RELEASED once its files have
+    # reached the researchers' workspaces (services/deliveries.py, docs/ingress.md).
+    "deliver": Rule(
+        frozenset({S.APPROVED}),
+        frozenset({S.RELEASED}),
+        lambda p, r: p.is_system and r.direction == Direction.INGRESS,
+        "ingress.delivered",
+    ),
 }
 
 

@@ -35,6 +35,8 @@ def expect(anon: int, alice: int, bob: int, carol: int, root: int) -> dict[str |
 
 EVIDENCE = {"evidence": {"sha256": hashlib.sha256(OBJ_BYTES).hexdigest(), "kind": "table"}}
 REVIEW = {"decision": "approve", "summary": "", "objects": []}
+SLOT = {"filename": "in.csv", "size": 2, "sha256": hashlib.sha256(b"x\n").hexdigest()}
+ACK = {"sha256": hashlib.sha256(OBJ_BYTES).hexdigest()}
 R = "/api/v1/requests/{rid}"
 OBJ = R + "/objects/{oid}"
 
@@ -80,6 +82,21 @@ CASES = [
     Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
     Case("PUT", OBJ + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
     Case("POST", OBJ + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
+    # Release (tests/backend/test_release.py covers released requests): a draft has none.
+    Case("GET", R + "/release", expect(401, 409, 404, 404, 409)),
+    Case("GET", R + "/release", expect(401, 409, 404, 409, 409), submitted=True),
+    Case("POST", R + "/release/refresh", expect(401, 409, 404, 404, 409)),
+    Case("POST", R + "/release/retry", expect(401, 403, 404, 404, 409)),
+    Case("POST", R + "/release/retry", expect(401, 403, 404, 403, 409), submitted=True),
+    # Signed links need no account; without a valid signature everyone gets 403.
+    Case("GET", "/releases/{rid}/download", expect(403, 403, 403, 403, 403)),
+    # Ingress (tests/backend/test_ingress*.py cover ingress requests): on an egress request the
+    # author is told to upload directly (409); nobody else may touch it.
+    Case("POST", R + "/uploads", expect(401, 409, 404, 404, 403), SLOT),
+    Case("POST", R + "/uploads/{oid}/finalize", expect(401, 409, 404, 404, 403)),
+    Case("PUT", "/uploads/{oid}", expect(403, 403, 403, 403, 403), raw=b"x\n"),
+    Case("GET", "/api/v1/deliveries", expect(401, 200, 200, 200, 200)),
+    Case("POST", "/api/v1/deliveries/{oid}/ack", expect(401, 404, 404, 404, 404), ACK),
     # Review workflow (tests/backend/test_review_*.py cover requests in HUMAN_REVIEW).
     Case("GET", "/api/v1/review-queue", expect(401, 200, 200, 200, 200)),
     Case("GET", R + "/reviews", expect(401, 200, 404, 404, 200)),

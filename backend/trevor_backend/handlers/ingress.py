@@ -1,0 +1,129 @@
+"""Ingress: upload slots for outside parties, the signed PUT itself, finalize; and the
+deliveries of approved ingress files to researchers' workspaces."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tornado import web
+
+from ..errors import TrevorError
+from ..schemas import ObjectOut, Problem
+from ..services.deliveries import DeliveryAck, DeliveryList, DeliveryOut
+from ..services.ingress import UploadReceived, UploadSlotIn, UploadSlotOut
+from .base import BaseHandler
+from .spec import operation
+
+_ERRORS = {401: Problem, 404: Problem}
+# Strong references so aborts of dropped uploads are not garbage-collected mid-flight.
+_aborts: set[asyncio.Future[Any]] = set()
+
+
+class UploadSlotsHandler(BaseHandler):
+    @operation(
+        "Ingress: a URL an outside party can PUT one file to (pre-signed on S3, HMAC-signed "
+        "backend URL otherwise)",
+        tags="ingress",
+        body=UploadSlotIn,
+        responses={201: UploadSlotOut, 403: Problem, 409: Problem, 422: Problem, **_ERRORS},
+    )
+    async def post(self, rid: str) -> None:
+        body = self.parse(UploadSlotIn)
+        self.write_json(await self.backend.ingress.create_slot(self.principal, rid, body), 201)
+
+
+class UploadFinalizeHandler(BaseHandler):
+    @operation(
+        "Ingress: check what arrived (size, sha256 re-read from the store) and add it to the "
+        "request; a mismatch is refused and the upload discarded",
+        tags="ingress",
+        responses={201: ObjectOut, 403: Problem, 409: Problem, 422: Problem, **_ERRORS},
+    )
+    async def post(self, rid: str, oid: str) -> None:
+        out = await self.backend.ingress.finalize(self.principal, rid, oid)
+        self.set_header("Location", f"/api/v1/requests/{rid}/objects/{out.id}")
+        self.write_json(out, 201)
+
+
+@web.stream_request_body
+class SignedUploadHandler(BaseHandler):
+    """``PUT /uploads/{oid}?expires=…&signature=…`` with the file as the raw body; no account.
+
+    Streamed to the store while hashed, like object uploads; the body must be exactly the
+    size and sha256 announced when the link was made."""
+
+    public = True
+    upload: Any = None
+    failure: TrevorError | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method != "PUT":
+            return
+        length = self.request.headers.get("Content-Length")
+        self.upload = await self.backend.ingress.begin_signed_put(
+            self.path_kwargs["oid"],
+            self.query("expires"),
+            self.query("signature"),
+            int(length) if length and length.isdigit() else None,
+        )
+        # The slot's size bounds the body; the margin lets our own check answer first.
+        self.request.connection.set_max_body_size(self.upload.expected_size + (4 << 20))
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.failure is not None or self.upload is None:
+            return
+        try:
+            await self.upload.write(chunk)
+        except TrevorError as exc:
+            # Keep reading (and discarding) so the client gets our answer, not a reset.
+            self.failure = exc
+
+    def on_connection_close(self) -> None:
+        if self.upload is not None and not self.upload.writer.committed:
+            task = asyncio.ensure_future(self.upload.abort())
+            _aborts.add(task)
+            task.add_done_callback(_aborts.discard)
+
+    @operation(
+        "Ingress: upload the file through an HMAC-signed link (local store)",
+        tags="ingress",
+        body="application/octet-stream",
+        query={"expires": "Unix time the link expires", "signature": "HMAC-SHA256 of the link"},
+        responses={
+            200: UploadReceived,
+            403: Problem,
+            404: Problem,
+            409: Problem,
+            413: Problem,
+            422: Problem,
+        },
+        public=True,
+    )
+    async def put(self, oid: str) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.write_json(await self.backend.ingress.finish_signed_put(self.upload))
+
+
+class DeliveriesHandler(BaseHandler):
+    @operation(
+        "Approved ingress files not yet delivered to the caller's workspace",
+        tags="ingress",
+        responses={200: DeliveryList, 401: Problem},
+    )
+    async def get(self) -> None:
+        self.write_json(await self.backend.deliveries.pending(self.principal))
+
+
+class DeliveryAckHandler(BaseHandler):
+    @operation(
+        "Record that the file reached the caller's workspace with the approved sha256",
+        tags="ingress",
+        body=DeliveryAck,
+        responses={200: DeliveryOut, 422: Problem, **_ERRORS},
+    )
+    async def post(self, oid: str) -> None:
+        body = self.parse(DeliveryAck)
+        self.write_json(await self.backend.deliveries.acknowledge(self.principal, oid, body))
