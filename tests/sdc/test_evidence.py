@@ -126,3 +126,28 @@ def test_evidence_stays_with_the_exact_table() -> None:
     assert type(derived) is pd.DataFrame
     report = trevor.check(derived)
     assert report.status == "review" and "evidence" in report.rules()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_largest_values_on_large_data_use_the_candidate_filter(seed: int) -> None:
+    """Large inputs take the pre-filtered path of the top-k computation; it must give the
+    same largest values as sorting every cell."""
+    from trevor_backend.sdc.evidence import _top_k
+
+    rng = np.random.default_rng(seed)
+    n, ncells, k = 60_000, 37, 5
+    # Skewed cell sizes (some cells have fewer than k records), ties and negatives.
+    code = np.minimum(rng.geometric(0.08, n) - 1, ncells - 1)
+    v = np.round(rng.normal(0, 20, n))
+    assert n > 64 * k * ncells**0.5  # the filtered path
+    largest, minimum = _top_k(code, v, ncells, k)
+    frame = pd.DataFrame({"code": code, "v": v})
+    for cell in range(ncells):
+        values = np.sort(frame.loc[frame.code == cell, "v"].to_numpy())[::-1]
+        expected = np.full(k, np.nan)
+        expected[: min(k, len(values))] = values[:k]
+        np.testing.assert_array_equal(largest[cell], expected)
+        if len(values):
+            assert minimum[cell] == values.min()
+        else:
+            assert np.isnan(minimum[cell])
