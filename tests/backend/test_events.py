@@ -275,3 +275,15 @@ async def test_bad_requests(live: LiveBackend) -> None:
     assert bad.status == 422 and bad.headers["content-type"] == "application/problem+json"
     problem = json.loads(await bad.body())
     assert problem["errors"][0]["pointer"] == "/last_event_id"
+    follow = await Stream.open(live, "alice", query="?follow=maybe")
+    assert follow.status == 422
+    assert json.loads(await follow.body())["errors"][0]["pointer"] == "/follow"
+
+
+async def test_an_id_beyond_the_log_resumes_from_its_head(live: LiveBackend) -> None:
+    # e.g. a browser tab that outlived a database restore: it must not be silenced.
+    s = await Stream.open(live, "alice", last_id=10**9)
+    rid = (await live.client("alice").create_request())["id"]
+    ev = await s.event()
+    assert ev["request_id"] == rid and ev["type"] == "request.created"
+    s.close()

@@ -360,6 +360,8 @@ async def test_in_app_notifications_api(live: LiveBackend) -> None:
     assert extra.status == 422
     cursor = await alice.get("/api/v1/notifications?cursor=%%%")
     assert cursor.status == 422 and cursor.json["errors"][0]["pointer"] == "/cursor"
+    flag = await alice.get("/api/v1/notifications?unread=maybe")
+    assert flag.status == 422 and flag.json["errors"][0]["pointer"] == "/unread"
     limit = await alice.get("/api/v1/notifications?limit=lots")
     assert limit.status == 422
     assert (await live.client(None).get("/api/v1/notifications")).status == 401

@@ -184,6 +184,10 @@ def test_markdown_code_json_text_image_pdf() -> None:
     txt = render("notes.weirdext", b"plain <text>")
     assert txt.kind == "text" and txt.html == "<pre>plain &lt;text&gt;</pre>"
 
+    latin = render("notes.txt", "Malmö, Zürich\n".encode("latin-1"))
+    assert latin.kind == "code" or latin.kind == "text"
+    assert latin.html is not None and "Malm\ufffd" in latin.html
+
     png = tiny_png()
     img = render("fig.png", png)
     assert img.kind == "image" and img.html is not None

@@ -24,6 +24,7 @@ from ..principal import Principal
 from ..schemas import Problem
 from ..services.events import EventFeed
 from .base import BaseHandler
+from .notifications import flag
 from .spec import operation
 
 log = logging.getLogger("trevor_backend.events")
@@ -81,8 +82,11 @@ class EventsHandler(BaseHandler):
     async def get(self) -> None:
         feed = EventFeed(self.ctx)
         last = self._last_event_id()
-        follow = (self.query("follow") or "1").lower() not in ("0", "false", "no")
-        cursor = last if last is not None else await feed.head()
+        follow = flag(self, "follow", True)
+        head = await feed.head()
+        # An id beyond the log's head (a client of a restored or different database) would
+        # silence the stream until the log caught up: resume from the head instead.
+        cursor = head if last is None or last > head else last
         principal = self.principal
         settings = self.ctx.settings
         poll = max(0.05, float(getattr(settings, "events_poll_interval", 1.0)))
@@ -137,6 +141,10 @@ class EventsHandler(BaseHandler):
                     await asyncio.wait_for(self._closed.wait(), timeout=wait or poll)
         except StreamClosedError:
             return  # the client went away
+        except Exception:
+            # The headers are gone, so no problem document can follow: end the stream and let
+            # the client reconnect (with Last-Event-ID) once the database answers again.
+            log.warning("event stream ended by an error", exc_info=True)
         if not self._closed.is_set():
             self.finish()
 

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from ..errors import FieldError, ValidationFailed
 from ..schemas import NotificationList, NotificationOut, NotificationPatch, Problem, UnreadCount
 from .base import BaseHandler
 from .spec import operation
+
+
+def flag(handler: BaseHandler, name: str, default: bool) -> bool:
+    """A boolean query parameter: 1/0, true/false, yes/no; anything else is a 422."""
+    raw = handler.query(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ValidationFailed(
+        f"{name} must be 1 or 0", errors=[FieldError(f"/{name}", "one of: 1, 0, true, false")]
+    )
 
 
 class NotificationsHandler(BaseHandler):
@@ -19,7 +35,7 @@ class NotificationsHandler(BaseHandler):
         responses={200: NotificationList, 401: Problem, 422: Problem},
     )
     async def get(self) -> None:
-        unread = (self.query("unread") or "0").lower() in ("1", "true", "yes")
+        unread = flag(self, "unread", False)
         self.write_json(
             await self.backend.notifications.list(
                 self.principal,

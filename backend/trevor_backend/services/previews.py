@@ -265,12 +265,11 @@ def render_notebook(text: str) -> Rendered:
 
 
 def _decode(data: bytes) -> str | None:
+    """Text, or None for binary. NUL bytes mean binary; other undecodable bytes (a Latin-1
+    export, say) are shown as U+FFFD rather than hiding the whole file."""
     if b"\x00" in data[:8192]:
         return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def render(filename: str, data: bytes) -> Rendered:
