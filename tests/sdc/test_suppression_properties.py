@@ -66,7 +66,7 @@ tables = st.integers(2, 6).flatmap(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(tables)
 def test_suppressed_cells_cannot_be_recovered_from_totals(rows: list[list[int]]) -> None:
     counts = np.array(rows, dtype=np.int64)
@@ -148,3 +148,48 @@ def test_margins_of_a_suppressed_crosstab_do_not_reveal_the_cell() -> None:
     # The margins are still the true totals.
     assert suppressed.loc["All", "All"] == len(df)
     assert trevor.check(suppressed).status == "pass"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 12), st.integers(10, 60)), min_size=2, max_size=12))
+def test_one_way_tables_are_protected_against_their_total(counts_list: list[int]) -> None:
+    counts = np.array(counts_list, dtype=np.int64).reshape(1, -1)
+    primary = counts < THRESHOLD
+    mask = secondary(primary, counts)
+    assert (mask | ~primary).all()
+    if mask.all() or not primary.any():
+        return
+    free = np.flatnonzero(mask[0])
+    known = counts[0].sum() - counts[0][~mask[0]].sum()
+    for cell in np.flatnonzero(primary[0]):
+        target = (free == cell).astype(float)
+        low = linprog(
+            target,
+            A_eq=[np.ones(len(free))],
+            b_eq=[known],
+            bounds=[(0, None)] * len(free),
+            method="highs",
+        )
+        high = linprog(
+            -target,
+            A_eq=[np.ones(len(free))],
+            b_eq=[known],
+            bounds=[(0, None)] * len(free),
+            method="highs",
+        )
+        assert -high.fun - low.fun > 1e-6, f"cell {cell} pinned"
+
+
+@settings(max_examples=200, deadline=None)
+@given(tables, st.data())
+def test_four_cycle_shortcut_agrees_with_the_graph_search(
+    rows: list[list[int]], data: st.DataObject
+) -> None:
+    from trevor_backend.sdc.suppression import _four_cycles, protected
+
+    counts = np.array(rows, dtype=np.int64)
+    flat = data.draw(st.lists(st.booleans(), min_size=counts.size, max_size=counts.size))
+    mask = np.array(flat).reshape(counts.shape)
+    quick = _four_cycles(mask, counts > 0)
+    for cell in map(tuple, np.argwhere(quick)):
+        assert protected(mask, counts > 0, cell)
