@@ -128,7 +128,14 @@ export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
           api.deliverInbox().then(r => setInbox(r.items), notify);
         }
       },
-      onState: (state, detail) => setLive(detail ? `${state}: ${detail}` : state)
+      onState: (state, detail) => {
+        setLive(detail ? `${state}: ${detail}` : state);
+        if (state === 'live') {
+          // The stream starts "now": reload once connected so nothing that happened between
+          // the first load (or a disconnect) and this moment is missed.
+          loadRequests();
+        }
+      }
     });
     events.start();
     return () => events.stop();
