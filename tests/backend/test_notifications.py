@@ -407,3 +407,44 @@ async def test_two_backend_processes_send_each_email_once(
     ], [p.log.read_text()[-2000:] for p in procs]
     rows = await _outbox(live)
     assert len(rows) == 4 and all(r.sent_at and r.attempts == 1 for r in rows)
+
+
+EVENTS = [
+    "submitted",
+    "agent_report_ready",
+    "review_needed",
+    "changes_requested",
+    "approved",
+    "rejected",
+    "released",
+    "url_expiring",
+    "request_stuck",
+    "release_failed",
+]
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_event_has_its_own_text_and_html_email(event: str) -> None:
+    from trevor_backend.services.notifiers import TEMPLATES, NotificationView, render_email
+
+    assert (TEMPLATES / f"{event}.txt").exists() and (TEMPLATES / f"{event}.html").exists()
+    note = NotificationView(
+        id="n1",
+        event_type=event,
+        created_at="2026-01-01T00:00:00+00:00",
+        payload={"title": "T <&> 1", "status": "HUMAN_REVIEW", "expires_at": "2026-02-01"},
+        username="alice",
+        display_name="Alice",
+        email="alice@example.org",
+        request_id="r1",
+        project_id="p1",
+        request_url="https://lab.tre.test/r1",
+    )
+    subject, text, html = render_email(note)
+    assert subject.startswith("[trevor] ") and subject.endswith("T <&> 1")
+    assert "\n" not in subject
+    assert "Hello Alice," in text and "https://lab.tre.test/r1" in text
+    assert "T &lt;&amp;&gt; 1" in html and "T <&> 1" not in html
+    assert 'href="https://lab.tre.test/r1"' in html
+    generic = render_email(replace(note, event_type="something_new"))[0]
+    assert generic == "[trevor] Something new: T <&> 1"
