@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.fixtures.backend import LiveBackend, start_backend
+from tests.fixtures.processes import BackendProcess
 from trevor_backend import db
 from trevor_backend.handlers import events as events_handler
 from trevor_backend.principal import Principal, system
@@ -34,9 +35,14 @@ class Stream:
 
     @classmethod
     async def open(
-        cls, live: LiveBackend, user: str | None, last_id: int | None = None, query: str = ""
+        cls,
+        live: LiveBackend,
+        user: str | None,
+        last_id: int | None = None,
+        query: str = "",
+        base_url: str | None = None,
     ) -> Stream:
-        url = urlsplit(live.url)
+        url = urlsplit(base_url or live.url)
         reader, writer = await asyncio.open_connection(url.hostname, url.port)
         lines = [f"GET /api/v1/events{query} HTTP/1.0", f"Host: {url.netloc}"]
         if user:
@@ -200,6 +206,27 @@ async def test_events_from_another_backend_process_reach_this_one(
     ev = await alice.event()
     assert (ev["seq"], ev["type"], ev["actor"]) == (seq, "object.viewed", "elsewhere")
     alice.close()
+
+
+async def test_a_stream_on_a_separate_server_process_sees_this_ones_events(
+    live: LiveBackend, tmp_path: Path
+) -> None:
+    """A real `trevor-backend serve` child process on the same database: its stream carries
+    events written here, as a browser connected to one replica sees another's writes."""
+    proc = BackendProcess(
+        live.data_dir,
+        live.app.database_url,
+        args=["--TrevorBackend.reconciler_enabled=False"],
+    )
+    await asyncio.to_thread(proc.start)
+    try:
+        s = await Stream.open(live, "alice", base_url=proc.url)
+        rid = (await live.client("alice").create_request(title="from the other one"))["id"]
+        ev = await s.event()
+        assert ev["type"] == "request.created" and ev["request_id"] == rid
+        s.close()
+    finally:
+        await asyncio.to_thread(proc.stop)
 
 
 async def test_checker_private_detail_and_admin_only_events(live: LiveBackend) -> None:
