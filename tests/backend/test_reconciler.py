@@ -217,7 +217,7 @@ async def test_agent_verdicts(live: LiveBackend) -> None:
     alice = live.client("alice")
     rid = (await alice.create_request())["id"]
     passing = await add_table(alice, rid, PASSING, "ok.csv")
-    bare = await alice.described_object(rid, b"a,b\n1,2\n", "no-evidence.csv")
+    bare = await alice.described_object(rid, b"region,count\nnorth,20\n", "no-evidence.csv")
     empty = await alice.described_object(rid, b"", "empty.txt")
     blocked = await alice.described_object(rid, b"<svg/>", "figure.svg")
     await alice.post(f"/api/v1/requests/{rid}/submit")
@@ -256,6 +256,29 @@ async def test_project_parameters_apply(live: LiveBackend) -> None:
     assert any("project SDC parameters ignored" in n for n in report["report"]["notes"])
 
 
+async def test_differencing_against_released_tables(live: LiveBackend) -> None:
+    """A new table that differs from an already released one by a few people is flagged."""
+    (old_rid,) = await submitted(live, cells=PASSING)
+    await run_agent(live)
+    async with live.backend.ctx.sessions.begin() as s:
+        # The release itself is the release job's (tested in test_release.py): here the
+        # request is simply marked released, with its object approved.
+        r = await s.get(AirlockRequest, old_rid)
+        assert r is not None
+        r.status, r.closed_at = "RELEASED", utcnow()
+        for obj in await s.scalars(select(OutputObject).where(OutputObject.request_id == old_rid)):
+            obj.state = "approved"
+    nested = {**PASSING, ("north", "f"): PASSING[("north", "f")] + 3}
+    (rid,) = await submitted(live, cells=nested)
+    await run_agent(live)
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json
+    (res,) = report["report"]["objects"].values()
+    diffs = [f for f in res["findings"] if f["rule"] == "differencing"]
+    assert diffs and diffs[0]["status"] == "review", res["findings"]
+    assert "released in" in diffs[0]["message"] or "released in" in json.dumps(diffs[0])
+    assert res["status"] == "review"
+
+
 async def test_report_endpoint(live: LiveBackend) -> None:
     (rid,) = await submitted(live)
     carol = live.client("carol")
@@ -269,7 +292,7 @@ async def test_report_endpoint(live: LiveBackend) -> None:
 
 
 async def test_evidence_for_other_bytes_is_ignored(live: LiveBackend) -> None:
-    (rid,) = await submitted(live)
+    (rid,) = await submitted(live, cells=PASSING)
     async with live.backend.ctx.sessions.begin() as s:
         obj = await s.scalar(select(OutputObject).where(OutputObject.request_id == rid))
         assert obj is not None and obj.evidence is not None

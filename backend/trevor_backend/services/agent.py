@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
-from ..contract import RequestStatus, ReviewKind
+from ..contract import ObjectState, RequestStatus, ReviewKind
 from ..orm import AirlockRequest, OutputObject, Project, Review, utcnow
 from ..principal import system
 from ..reconciler import JobContext, claim_requests, crash_after_claim_hook, release_with_error
@@ -111,6 +113,31 @@ def parse_table(filename: str, data: bytes) -> pd.DataFrame | None:
     return None
 
 
+async def released_tables(
+    session: AsyncSession, project_id: str, limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Evidence of the tables already released from the project, newest first, for the
+    differencing check: a new table that differs from one of them by a few contributors can
+    reveal a small group by subtraction."""
+    rows = await session.execute(
+        select(OutputObject.filename, AirlockRequest.title, OutputObject.evidence)
+        .join(AirlockRequest, AirlockRequest.id == OutputObject.request_id)
+        .where(
+            AirlockRequest.project_id == project_id,
+            AirlockRequest.status == S.RELEASED.value,
+            OutputObject.state == ObjectState.APPROVED.value,
+            OutputObject.evidence.is_not(None),
+        )
+        .order_by(AirlockRequest.closed_at.desc(), OutputObject.id)
+        .limit(limit)
+    )
+    return [
+        (f"{filename} (released in {title!r})", evidence)
+        for filename, title, evidence in rows.all()
+        if isinstance(evidence, dict) and isinstance(evidence.get("cells"), dict)
+    ]
+
+
 class AgentReviewJob(LoggingConfigurable):
     """Reconciler job: the automatic SDC review of submitted requests."""
 
@@ -120,6 +147,12 @@ class AgentReviewJob(LoggingConfigurable):
         config=True,
         help="Largest CSV/TSV/Parquet object the agent loads into memory; larger ones get the "
         "file-level and evidence checks only.",
+    )
+    max_released_tables = Int(
+        500,
+        config=True,
+        help="Most recent released tables of the project compared with each new table "
+        "(differencing).",
     )
     retry_delay = Float(
         5.0, config=True, help="Seconds before a failed agent review is tried again."
@@ -172,7 +205,8 @@ class AgentReviewJob(LoggingConfigurable):
             project = await session.get(Project, r.project_id)
             objects = [ObjectSnapshot.of(o) for o in await current_objects(session, rid)]
             project_params = dict(project.sdc_params or {}) if project else {}
-        report = await self.build_report(ctx, objects, project_params, revision)
+            released = await released_tables(session, r.project_id, self.max_released_tables)
+        report = await self.build_report(ctx, objects, project_params, revision, released)
         narrative = self._narrative()
         if narrative is not None:
             await self._add_narrative(narrative, report)
@@ -203,6 +237,8 @@ class AgentReviewJob(LoggingConfigurable):
                     payload={
                         "recommendation": report["recommendation"],
                         "verdicts": report["counts"],
+                        # Which backend process did the work (lease owner), for operators.
+                        "worker": ctx.owner,
                     },
                 )
         except IntegrityError:
@@ -217,11 +253,12 @@ class AgentReviewJob(LoggingConfigurable):
         objects: list[ObjectSnapshot],
         project_params: dict[str, Any],
         revision: int,
+        released: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> dict[str, Any]:
         params, notes = sdc_params(ctx.settings, project_params)
         results: dict[str, dict[str, Any]] = {}
         for obj in objects:
-            results[obj.id] = await self.check(ctx, obj, params)
+            results[obj.id] = await self.check(ctx, obj, params, released or [])
         counts = {k: 0 for k in ("pass", "review", "fail")}
         for res in results.values():
             counts[res["status"]] += 1
@@ -241,7 +278,13 @@ class AgentReviewJob(LoggingConfigurable):
             "objects": results,
         }
 
-    async def check(self, ctx: JobContext, obj: ObjectSnapshot, params: Params) -> dict[str, Any]:
+    async def check(
+        self,
+        ctx: JobContext,
+        obj: ObjectSnapshot,
+        params: Params,
+        released: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> dict[str, Any]:
         notes: list[str] = []
         evidence = obj.evidence
         if evidence is not None and evidence.get("sha256") not in (None, obj.sha256):
@@ -258,6 +301,7 @@ class AgentReviewJob(LoggingConfigurable):
             table=table,
             evidence=evidence,
             params=params,
+            released=released or None,
         )
         out = report.to_dict()
         out.pop("params", None)  # the same for every object: kept once at the top
