@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import urllib.parse
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -215,3 +216,49 @@ async def test_who_may_make_upload_links(live: LiveBackend) -> None:
     ).status == 201
     assert (await root.post(f"/api/v1/requests/{rid}/submit")).status == 200
     assert (await root.post(f"/api/v1/requests/{rid}/uploads", body)).status == 409
+
+
+async def test_the_workspace_inbox_delivers_and_acknowledges(
+    live: LiveBackend, tmp_path: Path
+) -> None:
+    """The researcher's Jupyter side (jupyter_trevor.inbox with the real backend client) against
+    this API: the file lands in the inbox verified, and its acknowledgement releases the request."""
+    from jupyter_trevor.client import BackendClient
+    from jupyter_trevor.inbox import deliver_all
+
+    rid = await ingress_request(live)
+    root = live.client("root")
+    issued = (await slot(root, rid, DATA)).json
+    assert (
+        await Client(live.url, None).request("PUT", local_path(issued["url"]), body=DATA)
+    ).status == 200
+    assert (
+        await root.post(f"/api/v1/requests/{rid}/uploads/{issued['object_id']}/finalize")
+    ).status == 201
+    await approve_ingress(live, rid)
+
+    client = BackendClient(backend_url=live.url, token=live.tokens["alice"])
+    try:
+        listing = await client.json("GET", "deliveries")
+
+        async def download(url: str, out: Any, max_bytes: int | None) -> str:
+            return await client.download_to(url, out, max_bytes=max_bytes)
+
+        async def acknowledge(item: Any) -> None:
+            await client.request(
+                "POST", f"deliveries/{item.object_id}/ack", json_body={"sha256": item.sha256}
+            )
+
+        results = await deliver_all(
+            listing["items"],
+            workspace=tmp_path,
+            inbox_dir="inbox",
+            download=download,
+            acknowledge=acknowledge,
+        )
+    finally:
+        client.close()
+    assert [r.status for r in results] == ["delivered"]
+    delivered = list((tmp_path / "inbox").rglob("codes.csv"))
+    assert len(delivered) == 1 and delivered[0].read_bytes() == DATA
+    assert (await root.get(f"/api/v1/requests/{rid}")).json["status"] == "RELEASED"
