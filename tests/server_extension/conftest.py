@@ -25,6 +25,14 @@ from tornado.testing import bind_unused_port
 del pytest_pycollect_makeitem, pytest_pyfunc_call
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # Lets fixtures see whether the test failed (the browser test keeps a screenshot then).
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
 @pytest.fixture
 async def jp_asyncio_loop() -> AsyncIterator[asyncio.AbstractEventLoop]:
     yield asyncio.get_running_loop()

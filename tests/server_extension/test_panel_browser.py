@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,18 +149,24 @@ async def lab(
 
 
 @pytest.fixture
-async def page(lab: Lab) -> AsyncIterator[Any]:
+async def page(lab: Lab, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = await browser.new_context(viewport={"width": 1400, "height": 900})
+        # Generous: two cores shared with the rest of the suite make JupyterLab slow to load.
+        context.set_default_timeout(60_000)
         pg = await context.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         try:
             yield pg
+            rep = getattr(request.node, "rep_call", None)
+            if rep is not None and rep.failed:  # keep what the browser showed, and the lab log
+                await pg.screenshot(path=str(ARTIFACTS / f"failure-{request.node.name}.png"))
+                shutil.copy(lab.log, ARTIFACTS / f"failure-{request.node.name}-lab.log")
         finally:
             await browser.close()
         # An uncaught exception in our code would be a bug even if the flow looked fine.
@@ -224,7 +230,7 @@ async def test_researcher_bundles_and_submits(page: Any, lab: Lab, live: Any) ->
     await view.get_by_role("button", name="← All requests").click()
     row = panel.locator(".trevor-request", has_text="Paper tables")
     await run_agent(live)
-    await row.get_by_text("With output checkers").wait_for(timeout=30_000)
+    await row.get_by_text("With output checkers").wait_for()
     oid = reqs[0]["objects"][0]["id"]
     for checker in ("carol", "dave"):
         r = await live.client(checker).post(
@@ -243,7 +249,7 @@ async def test_researcher_bundles_and_submits(page: Any, lab: Lab, live: Any) ->
             },
         )
         assert r.status == 201, r.body
-    await row.get_by_text("Changes requested").wait_for(timeout=30_000)
+    await row.get_by_text("Changes requested").wait_for()
     await page.screenshot(path=str(ARTIFACTS / "changes-requested-live.png"))
 
     # The researcher reads the feedback, tags a corrected version, replaces and resubmits.
@@ -352,10 +358,3 @@ async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:
         state="attached"
     )
     await page.screenshot(path=str(ARTIFACTS / "tagged-cell.png"))
-
-
-@pytest.fixture(autouse=True)
-def _clean_artifacts() -> Iterator[None]:
-    yield
-    if os.environ.get("CI") and ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS, ignore_errors=True)
