@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -132,6 +133,37 @@ async def claim_requests(
         if result.rowcount == 1:  # type: ignore[attr-defined]
             claimed.append(rid)
     return claimed
+
+
+class LeaseLost(Exception):
+    """Another process holds the work now: whatever this one was doing must be dropped."""
+
+
+class LeaseKeeper:
+    """Renews the lease on a claimed request while long work runs: call it between steps; it
+    renews once half the lease has passed and raises :class:`LeaseLost` if the lease is no
+    longer ours (it expired and another process claimed the request). The first call always
+    renews: work claimed in a batch may start only after its lease has run out."""
+
+    def __init__(self, ctx: JobContext, rid: str) -> None:
+        self.ctx, self.rid = ctx, rid
+        self.renewed: float | None = None
+
+    async def __call__(self) -> None:
+        if self.renewed is not None and (
+            time.monotonic() - self.renewed < self.ctx.lease_seconds / 2
+        ):
+            return
+        async with self.ctx.sessions.begin() as session:
+            result = await session.execute(
+                update(AirlockRequest)
+                .where(AirlockRequest.id == self.rid, AirlockRequest.lease_owner == self.ctx.owner)
+                .values(lease_expires_at=self.ctx.lease_until())
+                .execution_options(synchronize_session=False)
+            )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(self.rid)
+        self.renewed = time.monotonic()
 
 
 async def release_with_error(

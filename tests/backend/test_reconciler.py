@@ -172,6 +172,62 @@ async def test_agent_review_interrupted_after_the_claim_is_redone_once(live: Liv
     assert types.count("request.agent_review_completed") == 1
 
 
+async def claimed_by(live: LiveBackend, rid: str, ctx: JobContext) -> None:
+    """Claim ``rid`` as ``ctx.owner`` and start its agent review (as run_once would)."""
+    from trevor_backend.contract import RequestStatus
+    from trevor_backend.services.agent import AGENT
+    from trevor_backend.statemachine import transition
+
+    async with live.backend.ctx.sessions.begin() as s:
+        assert await claim_requests(s, ctx, [RequestStatus.SUBMITTED]) == [rid]
+        r = await s.get(AirlockRequest, rid, populate_existing=True)
+        assert r is not None
+        await transition(s, r, "start_agent_review", AGENT)
+        r.lease_owner, r.lease_expires_at = ctx.owner, ctx.lease_until()
+
+
+async def test_long_review_renews_its_lease(live: LiveBackend) -> None:
+    alice = live.client("alice")
+    rid = (await alice.create_request())["id"]
+    for i in range(3):
+        await add_table(alice, rid, PASSING, f"t{i}.csv")
+    await alice.post(f"/api/v1/requests/{rid}/submit")
+    # A lease so short that it must be renewed before every object.
+    ctx = JobContext.of(live.backend.ctx, owner="slow", lease_seconds=0.001)
+    await claimed_by(live, rid, ctx)
+    renewals: list[object] = []
+
+    async with live.backend.ctx.sessions() as s:
+        before = (await s.get(AirlockRequest, rid)).lease_expires_at  # type: ignore[union-attr]
+    job = AgentReviewJob(parent=live.app)
+    original = job.check
+
+    async def check(*args: Any, **kw: Any) -> Any:
+        async with live.backend.ctx.sessions() as s:
+            renewals.append((await s.get(AirlockRequest, rid)).lease_expires_at)  # type: ignore[union-attr]
+        return await original(*args, **kw)
+
+    job.check = check  # type: ignore[method-assign]
+    assert await job.review(ctx, rid, 1) == 1
+    assert len(renewals) == 3 and all(t is not None and t > before for t in renewals)
+    assert renewals == sorted(renewals)
+
+
+async def test_review_that_lost_its_lease_is_dropped(live: LiveBackend) -> None:
+    (rid,) = await submitted(live)
+    ctx = JobContext.of(live.backend.ctx, owner="slow", lease_seconds=0.001)
+    await claimed_by(live, rid, ctx)
+    async with live.backend.ctx.sessions.begin() as s:
+        # The lease expired and another process claimed the request.
+        await s.execute(
+            update(AirlockRequest).where(AirlockRequest.id == rid).values(lease_owner="other")
+        )
+    await asyncio.sleep(0.01)
+    assert await AgentReviewJob(parent=live.app).review(ctx, rid, 1) == 0
+    assert await agent_reviews(live, rid) == {}
+    assert (await current(live.client("alice"), rid))["status"] == "AGENT_REVIEW"
+
+
 async def test_concurrent_reconcilers_review_each_request_once(live: LiveBackend) -> None:
     rids = await submitted(live, 8)
     recs = [agent_only(live, owner=f"r{i}") for i in range(3)]

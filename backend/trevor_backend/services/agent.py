@@ -28,7 +28,14 @@ from traitlets.config import LoggingConfigurable
 from ..contract import ObjectState, RequestStatus, ReviewKind
 from ..orm import AirlockRequest, OutputObject, Project, Review, utcnow
 from ..principal import system
-from ..reconciler import JobContext, claim_requests, crash_after_claim_hook, release_with_error
+from ..reconciler import (
+    JobContext,
+    LeaseKeeper,
+    LeaseLost,
+    claim_requests,
+    crash_after_claim_hook,
+    release_with_error,
+)
 from ..sdc.params import Params
 from ..sdc.report import aggregate, check_object
 from ..statemachine import transition
@@ -206,7 +213,13 @@ class AgentReviewJob(LoggingConfigurable):
             objects = [ObjectSnapshot.of(o) for o in await current_objects(session, rid)]
             project_params = dict(project.sdc_params or {}) if project else {}
             released = await released_tables(session, r.project_id, self.max_released_tables)
-        report = await self.build_report(ctx, objects, project_params, revision, released)
+        try:
+            report = await self.build_report(
+                ctx, objects, project_params, revision, released, LeaseKeeper(ctx, rid)
+            )
+        except LeaseLost:
+            log.info("lease on %s lost during its agent review; another process has it", rid)
+            return 0
         narrative = self._narrative()
         if narrative is not None:
             await self._add_narrative(narrative, report)
@@ -254,10 +267,13 @@ class AgentReviewJob(LoggingConfigurable):
         project_params: dict[str, Any],
         revision: int,
         released: list[tuple[str, dict[str, Any]]] | None = None,
+        keep_lease: LeaseKeeper | None = None,
     ) -> dict[str, Any]:
         params, notes = sdc_params(ctx.settings, project_params)
         results: dict[str, dict[str, Any]] = {}
         for obj in objects:
+            if keep_lease is not None:
+                await keep_lease()  # a request of many large tables may outlast one lease
             results[obj.id] = await self.check(ctx, obj, params, released or [])
         counts = {k: 0 for k in ("pass", "review", "fail")}
         for res in results.values():
