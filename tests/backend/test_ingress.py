@@ -262,3 +262,20 @@ async def test_the_workspace_inbox_delivers_and_acknowledges(
     delivered = list((tmp_path / "inbox").rglob("codes.csv"))
     assert len(delivered) == 1 and delivered[0].read_bytes() == DATA
     assert (await root.get(f"/api/v1/requests/{rid}")).json["status"] == "RELEASED"
+
+
+async def test_concurrent_finalizes_record_the_file_once(live: LiveBackend) -> None:
+    import asyncio
+
+    rid = await ingress_request(live)
+    root = live.client("root")
+    issued = (await slot(root, rid, DATA)).json
+    oid = issued["object_id"]
+    outsider = Client(live.url, None)
+    assert (await outsider.request("PUT", local_path(issued["url"]), body=DATA)).status == 200
+    path = f"/api/v1/requests/{rid}/uploads/{oid}/finalize"
+    replies = await asyncio.gather(*(root.post(path) for _ in range(3)))
+    assert sorted(r.status for r in replies) == [201, 409, 409], [r.body for r in replies]
+    # The loser did not take the winner's bytes away.
+    content = await root.get(f"/api/v1/requests/{rid}/objects/{oid}/content")
+    assert content.status == 200 and content.body == DATA

@@ -14,6 +14,7 @@ never change the bytes that were verified. A mismatch discards the upload (422).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from ..orm import AirlockRequest, IngressUpload, ObjectMetadata, OutputObject, n
 from ..principal import Principal, system
 from ..schemas import ObjectOut
 from ..serialize import object_out
-from ..storage import ObjectNotFound, ObjectWriter
+from ..storage import ObjectNotFound, ObjectWriter, StorageError
 from . import access, audit, signing
 from .context import Context
 from .requests import lock
@@ -266,9 +267,13 @@ class IngressService:
                 raise Conflict("nothing has been uploaded through this link yet") from exc
             # An earlier finalize moved the bytes and failed before recording: verify those.
         digest, size = hashlib.sha256(), 0
-        async for chunk in self.ctx.store.iter_bytes(final_key):
-            digest.update(chunk)
-            size += len(chunk)
+        try:
+            async for chunk in self.ctx.store.iter_bytes(final_key):
+                digest.update(chunk)
+                size += len(chunk)
+        except ObjectNotFound as exc:
+            # A concurrent finalize of the same upload refused and discarded the bytes.
+            raise Conflict("the upload was discarded meanwhile; upload it again") from exc
         actual = digest.hexdigest()
         if size != expected_size or actual != expected_sha256:
             await self.ctx.store.delete(final_key)
@@ -301,8 +306,15 @@ class IngressService:
         try:
             return await self._record(p, rid, oid, final_key, size, actual)
         except BaseException:
-            # Not recorded: move the bytes back so that a retried finalize finds them.
-            await self.ctx.store.move(final_key, incoming)
+            # Not recorded by us. If nobody recorded it (e.g. the request was submitted
+            # meanwhile), move the bytes back so that the link and a later finalize still work;
+            # if a concurrent finalize recorded it, the bytes are that object's: leave them.
+            async with self.ctx.sessions() as session:
+                slot = await session.get(IngressUpload, oid)
+                recorded = slot is not None and slot.finalized_at is not None
+            if not recorded:
+                with contextlib.suppress(StorageError):
+                    await self.ctx.store.move(final_key, incoming)
             raise
 
     async def _record(

@@ -641,8 +641,14 @@ class ReleaseService:
         url, kind = await self._url(record, r.id)
         if kind == "presigned":
             # S3 serves the bytes without asking us, so a download is counted when its URL is
-            # handed out (docs/release.md).
-            record.downloads += 1
+            # handed out (docs/release.md). Incremented in SQL: concurrent GETs must all count.
+            await session.execute(
+                update(ReleaseRecord)
+                .where(ReleaseRecord.id == record.id)
+                .values(downloads=ReleaseRecord.downloads + 1)
+                .execution_options(synchronize_session=False)
+            )
+            await session.refresh(record)
             await audit.record(
                 session,
                 "release.url_issued",
