@@ -202,6 +202,9 @@ async def test_released_crate_is_a_valid_ro_crate(live: LiveBackend, tmp_path: P
     assert {p["name"] for p in people} >= {"Carol Checker", "Dave Checker"}
     assessments = [e for e in meta["@graph"] if e["@type"] == "AssessAction"]
     assert len(assessments) == 3  # the agent and two checkers
+    [agent] = [a for a in assessments if a["agent"] == {"@id": "#trevor"}]
+    assert agent["decision"].startswith("recommends ")
+    assert "verdict " in agent["result"] and "recommendation" in agent["description"]
     assert graph["#release"]["@type"] == "CreateAction"
     # Private checker comments never leave the TRE.
     assert "private note" not in json.dumps(meta) and "private note" not in preview

@@ -149,27 +149,45 @@ async def snapshot(
         .order_by(Review.created_at, Review.id)
     )
     for review in rows:
-        decisions = await session.scalars(
-            select(ObjectDecision).where(ObjectDecision.review_id == review.id)
+        decisions = list(
+            await session.scalars(
+                select(ObjectDecision).where(ObjectDecision.review_id == review.id)
+            )
         )
+        object_decisions = [
+            crate.CrateObjectDecision(
+                object_id=d.object_id,
+                decision=d.decision,
+                # Private comments are for checkers only: never in a release.
+                comment=d.comment if d.visibility == Visibility.PUBLIC else "",
+            )
+            for d in decisions
+        ]
+        agent_report = review.report or {}
+        if review.kind == ReviewKind.AGENT:
+            # The agent recommends rather than decides: its per-object verdicts are the record.
+            object_decisions = [
+                crate.CrateObjectDecision(
+                    object_id=oid, decision=f"verdict {obj.get('status')}", comment=""
+                )
+                for oid, obj in (agent_report.get("objects") or {}).items()
+                if isinstance(obj, dict)
+            ]
         reviews.append(
             crate.CrateReview(
                 id=review.id,
                 kind=review.kind,
                 reviewer=await _person(session, review.reviewer_id),
                 revision=review.revision,
-                decision=review.decision,
+                decision=review.decision
+                or (
+                    f"recommends {agent_report['recommendation']}"
+                    if agent_report.get("recommendation")
+                    else None
+                ),
                 summary=review.summary or "",
                 created_at=review.created_at,
-                objects=tuple(
-                    crate.CrateObjectDecision(
-                        object_id=d.object_id,
-                        decision=d.decision,
-                        # Private comments are for checkers only: never in a release.
-                        comment=d.comment if d.visibility == Visibility.PUBLIC else "",
-                    )
-                    for d in decisions
-                ),
+                objects=tuple(object_decisions),
             )
         )
     # The agent's review first, then the humans' in the order they decided.
