@@ -199,3 +199,59 @@ async def test_events_error_is_relayed_as_problem(jp_fetch: Any) -> None:
     r = await fetch(jp_fetch, "trevor", "events", headers={"Last-Event-ID": "not-a-number"})
     assert r.code == 422
     assert any(e["pointer"] == "/last_event_id" for e in problem_of(r)["errors"])
+
+
+async def approved_ingress(live: Any, data: bytes, filename: str = "codes.csv") -> str:
+    """An ingress request whose file an outside party uploaded and two checkers approved."""
+    from tests.backend.test_ingress import approve_ingress, ingress_request, local_path, slot
+    from tests.fixtures.backend import Client
+
+    rid = await ingress_request(live)
+    root = live.client("root")
+    issued = (await slot(root, rid, data, filename)).json
+    put = await Client(live.url, None).request("PUT", local_path(issued["url"]), body=data)
+    assert put.status == 200, put.body
+    fin = await root.post(f"/api/v1/requests/{rid}/uploads/{issued['object_id']}/finalize")
+    assert fin.status == 201, fin.body
+    await approve_ingress(live, rid)
+    return rid
+
+
+async def test_inbox_delivery_through_the_extension(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    data = b"code,label\n1,alpha\n2,beta\n"
+    rid = await approved_ingress(live, data)
+
+    r = await post_json(jp_fetch, "trevor", "inbox")
+    body = json.loads(r.body)
+    assert [(x["status"], x["path"]) for x in body["results"]] == [
+        ("delivered", f"inbox/{rid}/codes.csv")
+    ]
+    assert (workspace / "inbox" / rid / "codes.csv").read_bytes() == data
+    assert [i["path"] for i in body["items"]] == [f"inbox/{rid}/codes.csv"]
+    # Acknowledged: the backend has nothing left to deliver and the request is released.
+    assert (await live.client("alice").get("/api/v1/deliveries")).json["items"] == []
+    assert (await live.client("root").get(f"/api/v1/requests/{rid}")).json["status"] == "RELEASED"
+
+    # Running again delivers nothing and changes nothing.
+    again = json.loads((await post_json(jp_fetch, "trevor", "inbox")).body)
+    assert again["results"] == []
+    listed = json.loads((await jp_fetch("trevor", "inbox")).body)["items"]
+    assert [i["path"] for i in listed] == [f"inbox/{rid}/codes.csv"]
+
+
+async def test_inbox_refuses_to_overwrite_and_does_not_acknowledge(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    rid = await approved_ingress(live, b"new,content\n")
+    mine = workspace / "inbox" / rid / "codes.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own edits\n")
+
+    body = json.loads((await post_json(jp_fetch, "trevor", "inbox")).body)
+    assert [(x["status"], x["code"]) for x in body["results"]] == [("rejected", "exists")]
+    assert mine.read_bytes() == b"my own edits\n"
+    # Not acknowledged: still pending at the backend, the request not released.
+    assert len((await live.client("alice").get("/api/v1/deliveries")).json["items"]) == 1
+    assert (await live.client("root").get(f"/api/v1/requests/{rid}")).json["status"] != "RELEASED"

@@ -358,3 +358,19 @@ async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:
         state="attached"
     )
     await page.screenshot(path=str(ARTIFACTS / "tagged-cell.png"))
+
+
+async def test_inbox_receives_an_approved_ingress_file(page: Any, lab: Lab, live: Any) -> None:
+    from .test_live_backend import approved_ingress
+
+    rid = await approved_ingress(live, b"code,label\n1,alpha\n")
+    panel = await open_panel(page, lab)
+    inbox = panel.locator(".trevor-section", has_text="Inbox")
+    await inbox.get_by_role("button", name="Check for deliveries").click()
+    await panel.get_by_text("1 file(s) delivered.").wait_for()
+    await inbox.get_by_role("button", name="codes.csv").click()
+    # Shown in the file browser, inside the request's inbox folder.
+    await page.locator(".jp-BreadCrumbs", has_text=rid[:6]).wait_for()
+    await page.locator(".jp-DirListing-item", has_text="codes.csv").wait_for()
+    assert (lab.workspace / "inbox" / rid / "codes.csv").read_bytes() == b"code,label\n1,alpha\n"
+    await page.screenshot(path=str(ARTIFACTS / "inbox.png"))
