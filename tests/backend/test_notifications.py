@@ -448,3 +448,34 @@ def test_every_event_has_its_own_text_and_html_email(event: str) -> None:
     assert 'href="https://lab.tre.test/r1"' in html
     generic = render_email(replace(note, event_type="something_new"))[0]
     assert generic == "[trevor] Something new: T <&> 1"
+
+
+async def test_starttls_login_and_certificate_checks(smtp_tls_server: SMTPServer) -> None:
+    """The SMTP options against a relay that requires STARTTLS and a login."""
+    import smtplib
+    import ssl
+
+    cert = smtp_tls_server.tls[0] if smtp_tls_server.tls else None
+    good = {
+        "smtp_host": smtp_tls_server.host,
+        "smtp_port": smtp_tls_server.port,
+        "smtp_starttls": True,
+        "smtp_ca_file": str(cert),
+        "smtp_user": "trevor",
+        "smtp_password": "s3cret",
+        "smtp_from": "airlock@tre.test",
+    }
+    payload = {"to": "alice@example.org", "subject": "s", "text": "t", "html": "<p>h</p>"}
+    await EmailNotifier(**good).send("m1", "alice@example.org", payload)
+    assert smtp_tls_server.logins == ["trevor"]
+    ((rcpts, msg),) = smtp_tls_server.messages
+    assert rcpts == ["alice@example.org"] and msg["Subject"] == "s"
+    assert msg["Message-ID"].startswith("<") and "m1" in msg["Message-ID"]
+
+    with pytest.raises(smtplib.SMTPException):  # plain text refused: 530 STARTTLS first
+        await EmailNotifier(**(good | {"smtp_starttls": False})).send("m2", "a@x", payload)
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        await EmailNotifier(**(good | {"smtp_password": "wrong"})).send("m3", "a@x", payload)
+    with pytest.raises(ssl.SSLCertVerificationError):  # an unknown CA is not trusted
+        await EmailNotifier(**(good | {"smtp_ca_file": ""})).send("m4", "a@x", payload)
+    assert len(smtp_tls_server.messages) == 1

@@ -147,6 +147,9 @@ class EmailNotifier(Notifier):
     smtp_password = Unicode("", help="SMTP password (env TREVOR_SMTP_PASSWORD).").tag(config=True)
     smtp_starttls = Bool(False, help="Upgrade the connection with STARTTLS.").tag(config=True)
     smtp_ssl = Bool(False, help="Implicit TLS from the first byte (port 465).").tag(config=True)
+    smtp_ca_file = Unicode(
+        "", help="CA bundle to verify the relay's certificate (default: the system store)."
+    ).tag(config=True)
     smtp_from = Unicode("trevor@localhost", help="From address.").tag(config=True)
     smtp_from_name = Unicode("Trevor airlock", help="Display name in From.").tag(config=True)
     smtp_timeout = Float(30.0, help="Seconds for each SMTP network operation.").tag(config=True)
@@ -181,7 +184,7 @@ class EmailNotifier(Notifier):
         return msg
 
     def _send_sync(self, msg: EmailMessage) -> None:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.smtp_ca_file or None)
         cls = smtplib.SMTP_SSL if self.smtp_ssl else smtplib.SMTP
         kwargs: dict[str, Any] = {"timeout": self.smtp_timeout}
         if self.smtp_ssl:
