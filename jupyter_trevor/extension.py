@@ -101,6 +101,14 @@ class TrevorExtensionApp(ExtensionApp):
         self._delivery_lock = asyncio.Lock()
         self._poller: PeriodicCallback | None = None
         self.settings.update({"trevor": self})
+        # Kernels find the workspace by looking upwards from their working directory for a
+        # `.trevor` folder (jupyter_trevor.kernel.config); making it here, at the server's
+        # workspace root, means a notebook in a subfolder tags into the same manifest the
+        # panel lists.
+        try:
+            (self.workspace / ".trevor").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.log.warning("jupyter_trevor: cannot create %s/.trevor: %s", self.workspace, exc)
         self.log.info(
             "jupyter_trevor %s: backend %s, workspace %s",
             __version__,

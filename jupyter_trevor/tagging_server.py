@@ -217,9 +217,11 @@ def tag_cell_output(workspace: Path, body: dict[str, Any]) -> dict[str, Any]:
     content, ext, media_type = convert_output(output, body.get("mime"))
     title = title.strip()
     output_id = f"{ws.slugify(title)[:40]}-{uuid.uuid4().hex[:8]}"
-    record: dict[str, Any] = {k: (metadata.get(k) or "") for k in METADATA_FIELDS}
-    record.update(
-        title=title,
+    described = {k: (metadata.get(k) or "") for k in METADATA_FIELDS}
+    described["title"] = title
+    # Same record layout as the kernel's trevor.tag: researcher metadata nested under "metadata".
+    record: dict[str, Any] = dict(
+        metadata=described,
         filename=f"{ws.slugify(title)}.{ext}",
         media_type=media_type,
         source="notebook-output",

@@ -45,6 +45,23 @@ def problem_of(response: Any) -> dict[str, Any]:
 # -- version handshake and packaging ----------------------------------------------------------
 
 
+def _resolved(path: Path) -> Path:
+    return path.resolve()
+
+
+async def test_workspace_marker_lets_kernels_in_subfolders_find_the_manifest(
+    jp_serverapp: Any, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_trevor.kernel.config import workspace_root
+
+    assert (workspace / ".trevor").is_dir()
+    sub = workspace / "analysis" / "deep"
+    sub.mkdir(parents=True)
+    monkeypatch.delenv("TREVOR_WORKSPACE", raising=False)
+    monkeypatch.chdir(sub)
+    assert workspace_root() == _resolved(workspace)
+
+
 async def test_version_handshake(jp_fetch: Any) -> None:
     r = await jp_fetch("trevor", "version")
     body = json.loads(r.body)
@@ -100,7 +117,7 @@ async def test_anonymous_requests_are_refused(
     body = b"{}" if method in ("POST", "PUT") else None
     r = await fetch(jp_fetch, *parts, method=method, body=body, headers={"Authorization": ""})
     assert r.code in (401, 403), (r.code, r.body)
-    assert not (workspace / ".trevor").exists()
+    assert not (workspace / ".trevor" / "outputs").exists()
 
 
 # -- tagged outputs ---------------------------------------------------------------------------
@@ -166,6 +183,7 @@ async def test_tag_image_output_writes_png(jp_fetch: Any, workspace: Path) -> No
     assert ws.object_path(workspace, rec["id"]).read_bytes() == PNG
     stored = ws.read_output(workspace, rec["id"])
     assert stored["provenance"]["cell_id"] == "abc"
+    assert stored["metadata"]["title"] == "Figure 1"  # the kernel's record layout
     assert stored["report"]["status"] == "review"  # no evidence at source: a human judges
     listed = json.loads((await jp_fetch("trevor", "outputs")).body)["items"]
     assert [i["id"] for i in listed] == [rec["id"]]
@@ -271,6 +289,13 @@ class TestUnreachableBackend:
         )
         assert r.code == 404
         assert problem_of(r)["type"].endswith("/output-not-found")
+
+
+@pytest.mark.parametrize("path", ["../x", "a/./b", "requests/../../etc"])
+async def test_proxy_refuses_path_tricks(jp_fetch: Any, path: str) -> None:
+    r = await fetch(jp_fetch, "trevor", "api", path)
+    assert r.code == 400
+    assert problem_of(r)["detail"] == "Bad API path"
 
 
 async def test_unknown_trevor_path_is_problem_404(jp_fetch: Any) -> None:

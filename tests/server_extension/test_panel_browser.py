@@ -347,9 +347,8 @@ async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:
 
     await page.locator(".jp-Cell.trevor-tagged").wait_for()
     records = ws.list_outputs(lab.workspace)
-    assert [(r["title"], r["media_type"], r["statbarn"]) for r in records] == [
-        ("Regions", "text/csv", "Frequencies")
-    ]
+    meta = [(r["metadata"]["title"], r["media_type"], r["metadata"]["statbarn"]) for r in records]
+    assert meta == [("Regions", "text/csv", "Frequencies")]
     stored = (ws.output_dir(lab.workspace, records[0]["id"]) / records[0]["filename"]).read_text()
     assert stored.splitlines() == ["region,n", "North,12", "South,40"]
     assert records[0]["provenance"]["cell_id"] == "cell-1"
