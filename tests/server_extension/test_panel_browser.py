@@ -68,7 +68,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_lab(port: int, root: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _start_lab(
+    port: int, root: Path, env: dict[str, str], log: Path, extra: list[str]
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             [
@@ -84,6 +86,7 @@ def _start_lab(port: int, root: Path, env: dict[str, str], log: Path) -> subproc
                 "--ServerApp.jpserver_extensions={'jupyter_trevor': True, 'jupyterlab': True}",
                 "--LabApp.news_url=",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                *extra,
             ],
             env=env,
             stdout=out,
@@ -106,8 +109,14 @@ def lab_workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def lab_args() -> list[str]:
+    """Extra command-line options for `jupyter lab`; tests override it."""
+    return []
+
+
+@pytest.fixture
 async def lab(
-    live: Any, labextension: Path, lab_workspace: Path, tmp_path: Path
+    live: Any, labextension: Path, lab_workspace: Path, tmp_path: Path, lab_args: list[str]
 ) -> AsyncIterator[Lab]:
     port = _free_port()
     cfg = tmp_path / "jupyter-config"
@@ -122,7 +131,7 @@ async def lab(
         "TREVOR_PROJECT": "p1",
     }
     log = tmp_path / "lab.log"
-    proc = _start_lab(port, lab_workspace, env, log)
+    proc = _start_lab(port, lab_workspace, env, log, lab_args)
     url = f"http://127.0.0.1:{port}"
     try:
         from tornado.httpclient import AsyncHTTPClient
@@ -373,3 +382,30 @@ async def test_inbox_receives_an_approved_ingress_file(page: Any, lab: Lab, live
     await page.locator(".jp-DirListing-item", has_text="codes.csv").wait_for()
     assert (lab.workspace / "inbox" / rid / "codes.csv").read_bytes() == b"code,label\n1,alpha\n"
     await page.screenshot(path=str(ARTIFACTS / "inbox.png"))
+
+
+class TestInboxTimer:
+    """The server delivers on its own timer: files arrive with no panel open."""
+
+    @pytest.fixture
+    def lab_args(self) -> list[str]:
+        return ["--TrevorExtensionApp.inbox_poll_interval=0.5"]
+
+    async def test_files_arrive_without_the_panel(self, lab: Lab, live: Any) -> None:
+        from .test_live_backend import approved_ingress
+
+        rid = await approved_ingress(live, b"x,y\n1,2\n")
+        target = lab.workspace / "inbox" / rid / "codes.csv"
+        for _ in range(200):
+            if _exists(target):
+                break
+            await asyncio.sleep(0.1)
+        assert _read(target) == b"x,y\n1,2\n"
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
