@@ -86,9 +86,16 @@ async def test_ingress_through_a_signed_link_to_the_researchers_workspace(
     # After finalize the link no longer writes anything, and cannot change the object.
     assert (await outsider.request("PUT", local_path(url), body=DATA)).status == 409
 
+    # Unreviewed files are out of the researchers' reach until the checkers approve them.
+    alice = live.client("alice")
+    assert (await alice.get(f"/api/v1/requests/{rid}")).status == 404
+    assert (await alice.get(f"/api/v1/requests/{rid}/objects/{oid}/content")).status == 404
+    listed = (await alice.get("/api/v1/requests?direction=ingress")).json["items"]
+    assert listed == []
+
     await approve_ingress(live, rid)
 
-    alice = live.client("alice")
+    assert (await alice.get(f"/api/v1/requests/{rid}")).status == 200
     listing = await alice.get("/api/v1/deliveries")
     assert listing.status == 200, listing.body
     [item] = listing.json["items"]
@@ -186,7 +193,8 @@ async def test_upload_links_refuse_altered_expired_and_wrong_bytes(live: LiveBac
 async def test_who_may_make_upload_links(live: LiveBackend) -> None:
     rid = await ingress_request(live)
     body = {"filename": "a.csv", "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
-    assert (await live.client("alice").post(f"/api/v1/requests/{rid}/uploads", body)).status == 403
+    # A researcher does not even see the request before approval (404), like any outsider.
+    assert (await live.client("alice").post(f"/api/v1/requests/{rid}/uploads", body)).status == 404
     assert (await live.client("bob").post(f"/api/v1/requests/{rid}/uploads", body)).status == 404
     assert (await live.client("erin").post(f"/api/v1/requests/{rid}/uploads", body)).status == 201
     assert (

@@ -13,13 +13,18 @@ from ..errors import Forbidden, NotFound
 from ..orm import AirlockRequest
 from ..principal import Principal
 
+# The states in which a project's researchers see an ingress request.
+INGRESS_VISIBLE = frozenset({RequestStatus.APPROVED, RequestStatus.RELEASED})
+
 
 def can_view(p: Principal, r: AirlockRequest) -> bool:
     if p.admin or p.is_system:
         return True
     role = p.role_in(r.project_id)
     if role == Role.RESEARCHER:
-        return True
+        # Files coming in are unreviewed until approved: researchers see an ingress request
+        # (and can read its files) only once the checkers have approved it (docs/ingress.md).
+        return r.direction != Direction.INGRESS or r.status in INGRESS_VISIBLE
     if role in CHECKER_ROLES:
         # Checkers see a request once it is submitted; a senior checker also sees the
         # ingress requests they are preparing.
@@ -38,7 +43,15 @@ def visible_filter(p: Principal) -> ColumnElement[bool]:
     senior = [pid for pid, role in p.roles.items() if role == Role.SENIOR_CHECKER]
     clauses: list[ColumnElement[bool]] = []
     if researcher:
-        clauses.append(AirlockRequest.project_id.in_(researcher))
+        clauses.append(
+            and_(
+                AirlockRequest.project_id.in_(researcher),
+                or_(
+                    AirlockRequest.direction != Direction.INGRESS.value,
+                    AirlockRequest.status.in_([s.value for s in INGRESS_VISIBLE]),
+                ),
+            )
+        )
     if checker:
         clauses.append(
             and_(
