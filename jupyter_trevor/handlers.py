@@ -18,6 +18,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
+from tornado.httputil import HTTPHeaders
 
 from ._version import __version__
 from .client import (
@@ -102,7 +103,11 @@ class ProxyHandler(TrevorHandler):
     """``/trevor/api/<path>`` → ``<backend>/api/v1/<path>`` with the server's token."""
 
     # Content-Type is set by finish(); hop-by-hop and auth headers are never relayed.
-    RELAYED = ("Content-Disposition", "Cache-Control", "ETag", "Retry-After")
+    RELAYED = ("Content-Disposition", "Cache-Control", "ETag", "Retry-After", "X-Trevor-Sha256")
+    _client_gone = False
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
 
     async def _proxy(self, _decoded: str) -> None:
         # Tornado hands us the path already percent-decoded; forward the raw one instead so an
@@ -122,6 +127,9 @@ class ProxyHandler(TrevorHandler):
             for k, v in self.request.headers.get_all()
             if k.lower() in ("content-type", "accept", "if-none-match", "x-trevor-sha256")
         }
+        if self.request.method == "GET":
+            await self._stream(url, headers)
+            return
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
         response = await self.trevor.client.fetch_url(
             self.request.method or "GET", url, body=body, headers=headers, raise_for_status=False
@@ -131,6 +139,53 @@ class ProxyHandler(TrevorHandler):
             if name in response.headers:
                 self.set_header(name, response.headers[name])
         self.finish(response.body, set_content_type=response.content_type)
+
+    async def _stream(self, url: str, headers: dict[str, str]) -> None:
+        """GETs (object content can be large) are relayed chunk by chunk, not buffered."""
+        status = 0
+        upstream = HTTPHeaders()
+        started = False
+
+        def on_header(line: str) -> None:
+            nonlocal status, upstream
+            if line.startswith("HTTP/"):
+                parts = line.split(" ", 2)
+                status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+                upstream = HTTPHeaders()  # a new response (e.g. after 100 Continue)
+            elif line.strip():
+                upstream.parse_line(line)
+
+        def start() -> None:
+            nonlocal started
+            started = True
+            self.set_status(status or 502)
+            for name in self.RELAYED:
+                if name in upstream:
+                    self.set_header(name, upstream[name])
+            self.set_header("Content-Type", upstream.get("Content-Type", "application/json"))
+
+        def on_chunk(chunk: bytes) -> None:
+            if self._client_gone:
+                raise ConnectionAbortedError("browser went away")  # aborts the upstream fetch
+            if not started:
+                start()
+            self.write(chunk)
+            self.flush()
+
+        await self.trevor.client.fetch_url(
+            "GET",
+            url,
+            headers=headers,
+            streaming_callback=on_chunk,
+            header_callback=on_header,
+            raise_for_status=False,
+            request_timeout=max(self.trevor.request_timeout, 600.0),
+        )
+        if self._client_gone:
+            return
+        if not started:
+            start()
+        self.finish(set_content_type=self._headers.get("Content-Type", "application/json"))
 
     @tornado.web.authenticated
     async def get(self, path: str) -> None:

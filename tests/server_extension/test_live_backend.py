@@ -98,10 +98,17 @@ async def test_upload_tagged_output_with_evidence_and_metadata(
     assert obj["metadata"]["statbarn"] == STATBARN
     assert obj["has_evidence"] is True
 
+    # The panel's download goes through the (streaming) proxy: same bytes, checksum header.
+    got = await jp_fetch("trevor", "api", "requests", rid, "objects", obj["id"], "content")
+    assert got.body == data
+    assert got.headers["X-Trevor-Sha256"] == obj["sha256"]
+
     # What the backend stored, read directly: the same bytes, the request lists the object.
     alice = live.client("alice")
     content = await alice.get(f"/api/v1/requests/{rid}/objects/{obj['id']}/content")
     assert content.body == data
+    assert got.headers["Content-Type"] == content.content_type
+    assert got.headers.get("Content-Disposition") == content.headers.get("Content-Disposition")
     req = (await alice.get(f"/api/v1/requests/{rid}")).json
     assert [o["id"] for o in req["objects"]] == [obj["id"]]
 
