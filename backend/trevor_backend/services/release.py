@@ -626,37 +626,36 @@ class ReleaseService:
             )
         return r, record
 
-    async def _url(self, record: ReleaseRecord, rid: str) -> tuple[str | None, str]:
-        """A URL valid until the record's expiry (None once it has passed)."""
+    async def _url(
+        self, record: ReleaseRecord, rid: str
+    ) -> tuple[str | None, str, datetime | None]:
+        """A URL valid until the record's expiry (None once it has passed), its kind, and when
+        the URL itself expires: S3 caps pre-signed URLs at 7 days, so with a longer
+        ``release_url_lifetime`` an S3 URL expires first (ask again for a fresh one)."""
         expires_at = record.url_expires_at
         now = utcnow()
         if expires_at is None or expires_at <= now:
-            return None, "none"
-        remaining = int((expires_at - now).total_seconds())
-        url = None
-        if remaining >= 1:
-            url = await self.ctx.store.presigned_get_url(
-                record.crate_key, min(remaining, MAX_PRESIGN_SECONDS), crate_filename(rid)
-            )
+            return None, "none", expires_at
+        remaining = max(1, int((expires_at - now).total_seconds()))
+        seconds = min(remaining, MAX_PRESIGN_SECONDS)
+        url = await self.ctx.store.presigned_get_url(record.crate_key, seconds, crate_filename(rid))
         if url is not None:
-            return url, "presigned"
+            return url, "presigned", min(expires_at, now + timedelta(seconds=seconds))
         settings = self.ctx.settings
-        return (
-            signing.signed_url(
-                settings.public_url,
-                f"/releases/{rid}/download",
-                settings.secret_key,
-                signing.DOWNLOAD,
-                rid,
-                expires_at,
-            ),
-            "signed",
+        link = signing.signed_url(
+            settings.public_url,
+            f"/releases/{rid}/download",
+            settings.secret_key,
+            signing.DOWNLOAD,
+            rid,
+            expires_at,
         )
+        return link, "signed", expires_at
 
     async def _out(
         self, session: AsyncSession, p: Principal, r: AirlockRequest, record: ReleaseRecord
     ) -> ReleaseOut:
-        url, kind = await self._url(record, r.id)
+        url, kind, url_expires_at = await self._url(record, r.id)
         if kind == "presigned":
             # S3 serves the bytes without asking us, so a download is counted when its URL is
             # handed out (docs/release.md). Incremented in SQL: concurrent GETs must all count.
@@ -673,11 +672,11 @@ class ReleaseService:
                 p,
                 project_id=r.project_id,
                 request_id=r.id,
-                payload={"expires_at": record.url_expires_at, "counted_as_download": True},
+                payload={"expires_at": url_expires_at, "counted_as_download": True},
             )
         return ReleaseOut(
             url=url,
-            expires_at=record.url_expires_at,
+            expires_at=url_expires_at,
             sha256=record.crate_sha256,
             size=record.size,
             filename=crate_filename(r.id),
