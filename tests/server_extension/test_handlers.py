@@ -84,6 +84,7 @@ def test_labextension_package_matches_the_python_package() -> None:
     assert points[0]["module"] == "jupyter_trevor"
     api_ts = (ROOT / "labextension" / "src" / "version.ts").read_text()
     assert f"export const EXTENSION_API = '{EXTENSION_API}';" in api_ts
+    assert f"export const FRONTEND_VERSION = '{pkg['version']}';" in api_ts
 
 
 def test_server_config_enables_the_extension() -> None:
