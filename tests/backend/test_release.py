@@ -434,3 +434,48 @@ async def test_the_reconciler_releases_approved_requests(live: LiveBackend) -> N
     await Reconciler(live.backend.ctx, jobs, app=live.app).run_until_idle()
     assert (await live.client("alice").get(f"/api/v1/requests/{rid}")).json["status"] == "RELEASED"
     assert (await live.client("alice").get(f"/api/v1/requests/{rid}/release")).status == 200
+
+
+async def test_store_failures_are_retried_with_backoff_then_parked(live: LiveBackend) -> None:
+    rid = await approved_request(live)
+    # A real store fault: the release area cannot be created (a file is in the way), so the
+    # crate cannot be committed.
+    blocker = Path(live.backend.ctx.store.root) / "releases"
+    blocker.write_bytes(b"not a directory")
+    job = ReleaseJob()
+    assert await job.run_once(live.backend.ctx) == 1
+    async with live.backend.ctx.sessions() as session:
+        r = await session.get(AirlockRequest, rid)
+        assert r is not None
+        assert r.status == "APPROVED" and r.attempts == 1
+        assert r.last_error and r.last_error.startswith("packaging failed")
+        assert r.lease_owner is None and r.lease_expires_at > utcnow()  # backing off
+    [failed] = await audit_events(live, rid, "release.failed")
+    assert failed.payload["retry"] is True
+    assert await notifications(live, "root", rid) == []  # a transient failure: no alarm yet
+    assert await job.run_once(live.backend.ctx) == 0  # not before the back-off ends
+
+    async def backoff_over() -> None:
+        async with live.backend.ctx.sessions.begin() as session:
+            await session.execute(
+                update(AirlockRequest)
+                .where(AirlockRequest.id == rid)
+                .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+            )
+
+    # The last allowed attempt fails too: parked, and the admins hear of it.
+    await backoff_over()
+    async with live.backend.ctx.sessions.begin() as session:
+        await session.execute(
+            update(AirlockRequest).where(AirlockRequest.id == rid).values(attempts=2)
+        )
+    assert await job.run_once(live.backend.ctx) == 1
+    assert [n.event_type for n in await notifications(live, "root", rid)] == ["release_failed"]
+    await backoff_over()
+    assert await job.run_once(live.backend.ctx) == 0  # parked
+
+    # The operator fixes the disk and an admin retries: it releases.
+    blocker.unlink()
+    assert (await live.client("root").post(f"/api/v1/requests/{rid}/release/retry")).status == 202
+    assert await job.run_once(live.backend.ctx) == 1
+    assert (await live.client("alice").get(f"/api/v1/requests/{rid}")).json["status"] == "RELEASED"
