@@ -291,6 +291,42 @@ async def test_agent_verdicts(live: LiveBackend) -> None:
     assert report["report"]["params"]["threshold"] == 10
 
 
+async def test_agent_reads_stored_tables(live: LiveBackend) -> None:
+    """Without evidence, a Frequencies table is read from the stored CSV/TSV/Parquet file
+    itself; an unreadable or oversized file is noted, never a crash."""
+    import io
+
+    import pandas as pd
+
+    buf = io.BytesIO()
+    pd.DataFrame({"count": [2, 40]}, index=pd.Index(["a", "b"], name="group")).to_parquet(buf)
+    alice = live.client("alice")
+    rid = (await alice.create_request())["id"]
+    parquet = await alice.described_object(rid, buf.getvalue(), "counts.parquet")
+    tsv = await alice.described_object(rid, b"group\tcount\na\t3\nb\t40\n", "counts.tsv")
+    broken = await alice.described_object(rid, b"\x00\xff\x00garbage", "broken.parquet")
+    await alice.post(f"/api/v1/requests/{rid}/submit")
+    job = AgentReviewJob(parent=live.app)
+    assert await Reconciler(live.backend.ctx, [job]).run_once() == 1
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json["report"]
+    objects = report["objects"]
+    for small in (parquet, tsv):
+        assert objects[small["id"]]["status"] == "fail"
+        assert "threshold" in {f["rule"] for f in objects[small["id"]]["findings"]}
+    assert objects[broken["id"]]["status"] == "review"
+    assert any("could not be read" in n for n in objects[broken["id"]]["notes"])
+
+    # Over max_table_bytes the table is not loaded: no evidence, no table, so "review".
+    rid2 = (await alice.create_request())["id"]
+    big = await alice.described_object(rid2, b"group,count\na,3\n", "big.csv")
+    await alice.post(f"/api/v1/requests/{rid2}/submit")
+    small_cap = AgentReviewJob(parent=live.app, max_table_bytes=4)
+    assert await Reconciler(live.backend.ctx, [small_cap]).run_once() == 1
+    res = (await live.client("carol").get(f"/api/v1/requests/{rid2}/report")).json["report"]
+    assert res["objects"][big["id"]]["status"] == "review"
+    assert any("not loaded" in n for n in res["objects"][big["id"]]["notes"])
+
+
 async def test_project_parameters_apply(live: LiveBackend) -> None:
     async with live.backend.ctx.sessions.begin() as s:
         p1 = await s.get(Project, "p1")
