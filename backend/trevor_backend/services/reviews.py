@@ -50,6 +50,7 @@ from ..schemas import (
     ReviewQueueItem,
     ReviewSubmitted,
 )
+from ..sdc.report import aggregate
 from ..serialize import request_out
 from ..statemachine import transition
 from . import access, audit
@@ -258,15 +259,8 @@ class ReviewService:
                 for o in objects:
                     if (v := verdicts.get(o.id)) in counts:
                         counts[v] += 1
-                recommendation = (
-                    None
-                    if not verdicts
-                    else "fail"
-                    if counts["fail"]
-                    else "review"
-                    if counts["review"]
-                    else "pass"
-                )
+                judged = [verdicts[o.id] for o in objects if o.id in verdicts]
+                recommendation = aggregate(judged) if judged else None
                 items.append(
                     ReviewQueueItem(
                         request=request_out(p, x, names.get(x.created_by, "?"), objects, verdicts),
