@@ -6,7 +6,10 @@ end-to-end tests start for real)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,3 +119,39 @@ async def byte_server() -> AsyncIterator[ByteServer]:
 def outside_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A directory outside the workspace: nothing may ever be written here."""
     yield tmp_path_factory.mktemp("outside")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """SQLite only: the extension does not touch the database, and the backend suites already run
+    every database kind; running the live-backend tests twice would only double their time."""
+    yield f"sqlite:///{tmp_path / 'trevor.sqlite'}"
+
+
+def node_env() -> dict[str, str]:
+    """Environment for jlpm: caches inside the checkout (scripts/env.sh), venv first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("YARN_CACHE_FOLDER", str(ROOT / ".cache" / "yarn"))
+    env.setdefault("npm_config_cache", str(ROOT / ".cache" / "npm"))
+    return env
+
+
+@pytest.fixture(scope="session")
+def labextension() -> Path:
+    """The built frontend, linked into the environment; built here when missing, by the same
+    script setup uses (scripts/build-labextension.sh)."""
+    built = ROOT / "jupyter_trevor" / "labextension" / "static" / "style.js"
+    linked = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-trevor"
+    installed = ROOT / "labextension" / "node_modules"
+    if not (built.exists() and linked.exists() and installed.exists()):
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "build-labextension.sh")],
+            check=True,
+            cwd=ROOT,
+            env=node_env(),
+        )
+    return ROOT / "jupyter_trevor" / "labextension"

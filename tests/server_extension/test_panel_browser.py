@@ -44,24 +44,6 @@ pytestmark = [
 ]
 
 
-def _labextension_built() -> bool:
-    return (ROOT / "jupyter_trevor" / "labextension" / "static" / "style.js").exists()
-
-
-@pytest.fixture(scope="session")
-def labextension() -> Path:
-    """The built frontend; built here when missing (same script setup uses)."""
-    if not _labextension_built() or not _linked():
-        subprocess.run(
-            ["bash", str(ROOT / "scripts" / "build-labextension.sh")], check=True, cwd=ROOT
-        )
-    return ROOT / "jupyter_trevor" / "labextension"
-
-
-def _linked() -> bool:
-    return (Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-trevor").exists()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
