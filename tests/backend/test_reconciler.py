@@ -327,6 +327,29 @@ async def test_agent_reads_stored_tables(live: LiveBackend) -> None:
     assert any("not loaded" in n for n in res["objects"][big["id"]]["notes"])
 
 
+async def test_engine_failure_on_one_object_is_a_review_finding(live: LiveBackend) -> None:
+    alice = live.client("alice")
+    rid = (await alice.create_request())["id"]
+    good = await add_table(alice, rid, PASSING)
+    odd = await alice.upload(rid, b"coef\n0.5\n", "model.csv")
+    oid = odd.json["id"]
+    await alice.put(
+        f"/api/v1/requests/{rid}/objects/{oid}/metadata",
+        {"title": "Model", "statbarn": "CorrelationCoefficients"},
+    )
+    # Evidence the engine cannot read (a non-numeric residual degrees of freedom).
+    bad = {"sha256": odd.json["sha256"], "kind": "model", "df_resid": "many"}
+    assert (
+        await alice.post(f"/api/v1/requests/{rid}/objects/{oid}/evidence", {"evidence": bad})
+    ).status == 200
+    await alice.post(f"/api/v1/requests/{rid}/submit")
+    assert await run_agent(live) == 1
+    report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json["report"]
+    assert report["objects"][good["id"]]["status"] == "pass"
+    assert report["objects"][oid]["status"] == "review"
+    assert [f["rule"] for f in report["objects"][oid]["findings"]] == ["agent_error"]
+
+
 async def test_project_parameters_apply(live: LiveBackend) -> None:
     async with live.backend.ctx.sessions.begin() as s:
         p1 = await s.get(Project, "p1")

@@ -36,6 +36,7 @@ from ..reconciler import (
     crash_after_claim_hook,
     release_with_error,
 )
+from ..sdc.checks import REVIEW
 from ..sdc.params import Params
 from ..sdc.report import aggregate, check_object
 from ..statemachine import transition
@@ -309,17 +310,37 @@ class AgentReviewJob(LoggingConfigurable):
             notes.append("the stored evidence belongs to a different file and was ignored")
             evidence = None
         table = await self._load_table(ctx, obj, notes)
-        report = await asyncio.to_thread(
-            check_object,
-            statbarn=obj.statbarn,
-            filename=obj.filename,
-            size=obj.size,
-            table=table,
-            evidence=evidence,
-            params=params,
-            released=released or None,
-        )
-        out = report.to_dict()
+        try:
+            report = await asyncio.to_thread(
+                check_object,
+                statbarn=obj.statbarn,
+                filename=obj.filename,
+                size=obj.size,
+                table=table,
+                evidence=evidence,
+                params=params,
+                released=released or None,
+            )
+            out = report.to_dict()
+        except Exception as exc:
+            # The engine choked on this object's evidence: retrying cannot help, and one odd
+            # object must not hold the whole request back. A checker judges it instead.
+            log.exception("SDC engine failed on object %s", obj.id)
+            out = {
+                "status": REVIEW,
+                "statbarn": obj.statbarn,
+                "findings": [
+                    {
+                        "rule": "agent_error",
+                        "status": REVIEW,
+                        "message": "the automatic checks failed on this object "
+                        f"({type(exc).__name__}): a checker must judge it",
+                    }
+                ],
+                "suppression": None,
+                "notes": [],
+                "summary": "review: the automatic checks failed",
+            }
         out.pop("params", None)  # the same for every object: kept once at the top
         out["notes"] = notes + list(out.get("notes") or [])
         out.update(
