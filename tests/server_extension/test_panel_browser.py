@@ -391,3 +391,27 @@ def _exists(path: Path) -> bool:
 
 def _read(path: Path) -> bytes:
     return path.read_bytes()
+
+
+class TestWithoutConfiguredProject:
+    """No TREVOR_PROJECT: the researcher picks one of their projects for a new request."""
+
+    @pytest.fixture
+    def lab_args(self) -> list[str]:
+        return ["--TrevorExtensionApp.project="]
+
+    async def test_project_is_chosen_in_the_panel(self, page: Any, lab: Lab, live: Any) -> None:
+        tag_table(lab.workspace)
+        panel = await open_panel(page, lab)
+        output = panel.locator(".trevor-output", has_text="Counts by region")
+        await output.locator("input[type=checkbox]").check()
+        chooser = panel.get_by_label("Project")
+        await chooser.wait_for()
+        me = (await live.client("alice").get("/api/v1/users/me")).json
+        mine = sorted(m["project"] for m in me["memberships"] if m["role"] == "researcher")
+        await chooser.select_option(mine[0])
+        await panel.get_by_label("New request title").fill("Chosen project")
+        await panel.get_by_role("button", name="Add 1 to request").click()
+        await panel.locator(".trevor-request-view").get_by_text("Chosen project").wait_for()
+        reqs = (await live.client("alice").get("/api/v1/requests")).json["items"]
+        assert [(r["title"], r["project"]) for r in reqs] == [("Chosen project", mine[0])]

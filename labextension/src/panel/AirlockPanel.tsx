@@ -230,6 +230,23 @@ function OutputsSection(props: {
   const [busy, setBusy] = React.useState(false);
   const editable = requests.filter(r => allowedActions(r).includes('add_outputs'));
 
+  // Without a configured project (TREVOR_PROJECT) the researcher picks one of theirs.
+  const [projects, setProjects] = React.useState<Array<{ id: string; name: string }>>([]);
+  const [chosenProject, setChosenProject] = React.useState('');
+  React.useEffect(() => {
+    if (!backend || props.project) {
+      return;
+    }
+    api.projects().then(items => {
+      const mine = items.filter(p => !p.my_role || p.my_role === 'researcher');
+      setProjects(mine);
+      if (mine.length === 1) {
+        setChosenProject(mine[0].id);
+      }
+    }, notify);
+  }, [backend, props.project]);
+  const project = props.project || chosenProject;
+
   const toggle = (id: string) =>
     setSelected(prev => {
       const next = new Set(prev);
@@ -246,12 +263,12 @@ function OutputsSection(props: {
     try {
       let rid = target;
       if (target === 'new') {
-        if (!props.project) {
-          notify('No project is configured (TREVOR_PROJECT); ask your administrator.');
+        if (!project) {
+          notify('Choose the project the new request belongs to.');
           return;
         }
         const created = await api.createRequest({
-          project: props.project,
+          project,
           title: title.trim() || 'Outputs',
           description: ''
         });
@@ -331,6 +348,20 @@ function OutputsSection(props: {
               </option>
             ))}
           </select>
+          {target === 'new' && !props.project && (
+            <select
+              value={chosenProject}
+              onChange={e => setChosenProject(e.target.value)}
+              aria-label="Project"
+            >
+              <option value="">Project…</option>
+              {projects.map(p => (
+                <option key={p.id} value={p.id}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+          )}
           {target === 'new' && (
             <input
               placeholder="Request title"
