@@ -6,10 +6,14 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/setup.sh
 
-# The PostgreSQL suites need the local server; start it if this machine has one stopped.
-if [ -n "${TREVOR_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null 2>&1; then
+# The PostgreSQL suites run against the local server (trust auth, database `test`) when this
+# machine has one: start it if it is stopped, and point the tests at it unless told otherwise.
+if command -v pg_isready >/dev/null 2>&1; then
   if ! pg_isready -h 127.0.0.1 -p 5432 -q && command -v pg_ctlcluster >/dev/null 2>&1; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  if pg_isready -h 127.0.0.1 -p 5432 -q; then
+    export TREVOR_TEST_DATABASE_URL="${TREVOR_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
   fi
 fi
 

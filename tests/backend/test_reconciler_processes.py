@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from tests.backend.review_support import PASSING, add_table
@@ -115,9 +114,9 @@ async def test_killed_after_claim_the_review_completes_once(
         restarted.stop()
 
 
-async def test_two_processes_share_fifty_submissions(tmp_path: Path, database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("scale-out is PostgreSQL's story (SQLite is the single-process default)")
+async def test_two_processes_share_fifty_submissions(tmp_path: Path, postgres_url: str) -> None:
+    # Scale-out is PostgreSQL's story: SQLite is the single-process embedded default.
+    database_url = postgres_url
     tokens = await demo_tokens(tmp_path, database_url)
     procs = [BackendProcess(tmp_path, database_url, args=FAST).start() for _ in range(2)]
     try:
