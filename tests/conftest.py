@@ -56,12 +56,7 @@ def _template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("db-templates")
 
 
-@pytest.fixture(params=DB_KINDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty (unmigrated) database of each kind under test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'trevor.sqlite'}"
-        return
+async def _fresh_postgres() -> AsyncIterator[str]:
     from sqlalchemy.engine import make_url
 
     name = f"trevor_t_{uuid.uuid4().hex[:12]}"
@@ -70,6 +65,27 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=DB_KINDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty (unmigrated) database of each kind under test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'trevor.sqlite'}"
+        return
+    async for url in _fresh_postgres():
+        yield url
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, for behaviour only PostgreSQL has (several backend
+    processes sharing one database). scripts/test.sh points TREVOR_TEST_DATABASE_URL at the
+    local server whenever one answers; without it these tests fail rather than skip."""
+    if not PG_URL:
+        pytest.fail("this test needs PostgreSQL: set TREVOR_TEST_DATABASE_URL")
+    async for url in _fresh_postgres():
+        yield url
 
 
 @pytest.fixture
