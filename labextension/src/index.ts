@@ -3,7 +3,6 @@
  * notebook output action "Add output to airlock".
  */
 import {
-  ILabShell,
   ILayoutRestorer,
   type JupyterFrontEnd,
   type JupyterFrontEndPlugin
@@ -27,18 +26,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-trevor:plugin',
   description: 'trevor airlock: tag outputs, make and follow airlock requests, receive ingress files',
   autoStart: true,
-  requires: [ILabShell],
+  // No ILabShell requirement: any JupyterLab-based shell with a left area (Notebook 7 too).
   optional: [INotebookTracker, ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
-    shell: ILabShell,
     tracker: INotebookTracker | null,
     restorer: ILayoutRestorer | null
   ) => {
     const outputsChanged = new Signal<unknown, void>(app);
     const widget = new AirlockWidget({ app, outputsChanged });
     widget.title.icon = airlockIcon;
-    shell.add(widget, 'left', { rank: 600 });
+    app.shell.add(widget, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(widget, widget.id);
     }

@@ -198,6 +198,7 @@ async def test_researcher_bundles_and_submits(page: Any, lab: Lab, live: Any) ->
     output = panel.locator(".trevor-output", has_text="Counts by region")
     await output.wait_for()
     assert await output.locator(".trevor-verdict-pass").inner_text() == "Pass"
+    await page.screenshot(path=str(ARTIFACTS / "panel.png"))
 
     await output.locator("input[type=checkbox]").check()
     await panel.get_by_label("New request title").fill("Paper tables")
