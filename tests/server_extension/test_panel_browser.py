@@ -416,3 +416,27 @@ class TestWithoutConfiguredProject:
         await panel.locator(".trevor-request-view").get_by_text("Chosen project").wait_for()
         reqs = (await live.client("alice").get("/api/v1/requests")).json["items"]
         assert [(r["title"], r["project"]) for r in reqs] == [("Chosen project", mine[0])]
+
+
+async def test_released_request_offers_the_package(page: Any, lab: Lab, live: Any) -> None:
+    from tests.backend.test_release import approved_request, download
+    from trevor_backend.services.release import ReleaseJob
+
+    await approved_request(live, title="Released tables")
+    assert await ReleaseJob().run_once(live.backend.ctx) == 1  # as the reconciler runs it
+    panel = await open_panel(page, lab)
+    row = panel.locator(".trevor-request", has_text="Released tables")
+    await row.get_by_text("Released", exact=True).wait_for()
+    await row.get_by_role("button", name="Released tables").click()
+    link = panel.locator("a.trevor-download")
+    await link.wait_for()
+    assert "Download released package" in await link.inner_text()
+    href = await link.get_attribute("href")
+    assert href and await link.get_attribute("rel") == "noopener noreferrer"
+    crate = await download(href, live)  # the signed link works without any token
+    assert crate.status == 200 and crate.body[:2] == b"PK"
+    # Nothing to change on a released request.
+    view = panel.locator(".trevor-request-view")
+    for name in ("Submit for review", "Resubmit", "Withdraw", "Save description"):
+        assert await view.get_by_role("button", name=name).count() == 0
+    await page.screenshot(path=str(ARTIFACTS / "released.png"))

@@ -521,9 +521,14 @@ function RequestView(props: {
         )}
         {actions.includes('download_release') && release?.url && (
           <a className="trevor-download" href={release.url} target="_blank" rel="noopener noreferrer">
-            Download released package ({release.filename}, {release.size} bytes; link expires{' '}
-            {release.expires_at ?? 'never'})
+            Download released package ({release.size} bytes)
           </a>
+        )}
+        {actions.includes('download_release') && release?.url && (
+          <span className="trevor-sub">
+            {release.filename} · sha256 {release.sha256.slice(0, 12)}… · link expires{' '}
+            {release.expires_at ?? 'never'}
+          </span>
         )}
         {actions.includes('download_release') && release && !release.url && (
           <span className="trevor-sub">The release link has expired; ask an administrator to refresh it.</span>
