@@ -262,3 +262,39 @@ async def test_inbox_refuses_to_overwrite_and_does_not_acknowledge(
     # Not acknowledged: still pending at the backend, the request not released.
     assert len((await live.client("alice").get("/api/v1/deliveries")).json["items"]) == 1
     assert (await live.client("root").get(f"/api/v1/requests/{rid}")).json["status"] != "RELEASED"
+
+
+async def test_kernel_tagged_table_lists_and_uploads_with_its_evidence(
+    jp_fetch: Any, workspace: Path, live: Any
+) -> None:
+    """The kernel API's own writer (trevor.crosstab + trevor.tag) and this extension agree on
+    the manifest: the listing shows its metadata and verdict, and the upload carries its
+    evidence, which the backend accepts as bound to the file."""
+    import pandas as pd
+
+    import jupyter_trevor as trevor
+
+    df = pd.DataFrame({"sex": ["F"] * 30 + ["M"] * 30, "region": ["N", "S"] * 30})
+    table = trevor.crosstab(df["sex"], df["region"])
+    tagged = trevor.tag(
+        table,
+        title="Sex by region",
+        statbarn=STATBARN,
+        justification="Table 1",
+        workspace_dir=workspace,
+    )
+
+    items = json.loads((await jp_fetch("trevor", "outputs")).body)["items"]
+    assert [(i["id"], i["title"], i["statbarn"]) for i in items] == [
+        (tagged.id, "Sex by region", STATBARN)
+    ]
+    assert items[0]["verdict"]["status"] == tagged.status
+    assert items[0]["has_evidence"] is True
+
+    rid = (await live.client("alice").create_request())["id"]
+    r = await post_json(jp_fetch, "trevor", "requests", rid, "outputs", tagged.id)
+    assert r.code == 201, r.body
+    obj = json.loads(r.body)
+    assert obj["has_evidence"] is True
+    assert obj["metadata"]["justification"] == "Table 1"
+    assert obj["filename"] == items[0]["filename"]
