@@ -9,9 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/setup.sh
-if [ -f scripts/build-labextension.sh ] && [ ! -f jupyter_trevor/labextension/package.json ]; then
-  bash scripts/build-labextension.sh
-fi
 
 CHECK=0
 [ "${1:-}" = "--check" ] && CHECK=1

@@ -18,3 +18,5 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+# JupyterLab extension: build labextension/ and link it into the venv (needs Node >= 20.19)
+bash scripts/build-labextension.sh
