@@ -41,10 +41,13 @@ wait_for "http://127.0.0.1:$BACKEND_PORT/health" "trevor-backend"
 ALICE=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['alice'])" \
   "$DEMO/trevor-data/demo-tokens.json")
 
+LAB_ARGS=()
+# Containers and CI often run as root; JupyterLab refuses that unless told.
+[ "$(id -u)" = 0 ] && LAB_ARGS+=(--allow-root)
 (cd "$DEMO/workspace" && TREVOR_BACKEND_URL="http://127.0.0.1:$BACKEND_PORT" \
   TREVOR_TOKEN="$ALICE" TREVOR_PROJECT=p1 \
-  jupyter lab --no-browser --port "$LAB_PORT" --ServerApp.token="$LAB_TOKEN" \
-  --ServerApp.root_dir="$DEMO/workspace" > "$DEMO/jupyterlab.log" 2>&1) &
+  jupyter lab --no-browser --port "$LAB_PORT" --IdentityProvider.token="$LAB_TOKEN" \
+  --ServerApp.root_dir="$DEMO/workspace" "${LAB_ARGS[@]}" > "$DEMO/jupyterlab.log" 2>&1) &
 pids+=($!)
 wait_for "http://127.0.0.1:$LAB_PORT/api/status?token=$LAB_TOKEN" "JupyterLab"
 
@@ -55,6 +58,9 @@ echo "  Review backend API:               http://127.0.0.1:$BACKEND_PORT/api/v1"
 echo "  Demo API tokens (checkers carol, dave; admin root):"
 sed -n 's/^ *"\([a-z]*\)": "\(.*\)",\{0,1\}$/    \1  \2/p' "$DEMO/trevor-data/demo-tokens.json"
 if [ "$CHECK" = 1 ]; then
+  # The Airlock's server extension answers inside JupyterLab, and reaches the backend.
+  wait_for "http://127.0.0.1:$LAB_PORT/trevor/version?token=$LAB_TOKEN" "the trevor server extension"
+  wait_for "http://127.0.0.1:$LAB_PORT/trevor/api/users/me?token=$LAB_TOKEN" "the backend proxy"
   echo "--check: both servers answer; stopping."
   exit 0
 fi
