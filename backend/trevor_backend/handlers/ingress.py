@@ -3,21 +3,16 @@ deliveries of approved ingress files to researchers' workspaces."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from tornado import web
 
-from ..errors import TrevorError
 from ..schemas import ObjectOut, Problem
 from ..services.deliveries import DeliveryAck, DeliveryList, DeliveryOut
 from ..services.ingress import UploadReceived, UploadSlotIn, UploadSlotOut
 from .base import BaseHandler
 from .spec import operation
+from .streaming import StreamedUploadHandler
 
 _ERRORS = {401: Problem, 404: Problem}
-# Strong references so aborts of dropped uploads are not garbage-collected mid-flight.
-_aborts: set[asyncio.Future[Any]] = set()
 
 
 class UploadSlotsHandler(BaseHandler):
@@ -47,15 +42,13 @@ class UploadFinalizeHandler(BaseHandler):
 
 
 @web.stream_request_body
-class SignedUploadHandler(BaseHandler):
+class SignedUploadHandler(StreamedUploadHandler):
     """``PUT /uploads/{oid}?expires=…&signature=…`` with the file as the raw body; no account.
 
     Streamed to the store while hashed, like object uploads; the body must be exactly the
     size and sha256 announced when the link was made."""
 
     public = True
-    upload: Any = None
-    failure: TrevorError | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -70,21 +63,6 @@ class SignedUploadHandler(BaseHandler):
         )
         # The slot's size bounds the body; the margin lets our own check answer first.
         self.request.connection.set_max_body_size(self.upload.expected_size + (4 << 20))
-
-    async def data_received(self, chunk: bytes) -> None:
-        if self.failure is not None or self.upload is None:
-            return
-        try:
-            await self.upload.write(chunk)
-        except TrevorError as exc:
-            # Keep reading (and discarding) so the client gets our answer, not a reset.
-            self.failure = exc
-
-    def on_connection_close(self) -> None:
-        if self.upload is not None and not self.upload.writer.committed:
-            task = asyncio.ensure_future(self.upload.abort())
-            _aborts.add(task)
-            task.add_done_callback(_aborts.discard)
 
     @operation(
         "Ingress: upload the file through an HMAC-signed link (local store)",
@@ -102,8 +80,7 @@ class SignedUploadHandler(BaseHandler):
         public=True,
     )
     async def put(self, oid: str) -> None:
-        if self.failure is not None:
-            raise self.failure
+        self.raise_failure()
         self.write_json(await self.backend.ingress.finish_signed_put(self.upload))
 
 

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from tornado import web
 
-from ..errors import TrevorError
 from ..schemas import EvidenceIn, MetadataIn, ObjectOut, Problem, RequestOut
 from ..services import audit
 from ..storage import content_disposition
 from .base import BaseHandler
 from .spec import operation
-
-# Strong references so aborts of dropped uploads are not garbage-collected mid-flight.
-_aborts: set[asyncio.Future[Any]] = set()
+from .streaming import StreamedUploadHandler
 
 _ERRORS = {401: Problem, 403: Problem, 404: Problem}
 
 
 @web.stream_request_body
-class ObjectUploadHandler(BaseHandler):
+class ObjectUploadHandler(StreamedUploadHandler):
     """``POST /requests/{rid}/objects?filename=…[&replaces=OID]`` with the raw file as body.
 
     The body is streamed to the object store chunk by chunk while being hashed, so memory use
     does not grow with the file. Validation that needs no bytes happens in ``prepare`` so that a
     bad request is refused before the client sends a gigabyte.
     """
-
-    upload: Any = None
-    failure: TrevorError | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -50,22 +41,6 @@ class ObjectUploadHandler(BaseHandler):
         # problem rather than Tornado's bare 400.
         self.request.connection.set_max_body_size(self.ctx.settings.max_upload_size + (4 << 20))
 
-    async def data_received(self, chunk: bytes) -> None:
-        if self.failure is not None:
-            return
-        try:
-            await self.upload.write(chunk)
-        except TrevorError as exc:
-            # Keep reading (and discarding) so the client gets our answer, not a reset.
-            self.failure = exc
-
-    def on_connection_close(self) -> None:
-        # The client went away mid-upload: discard the partial bytes.
-        if self.upload is not None and not self.upload.writer.committed:
-            task = asyncio.ensure_future(self.upload.abort())
-            _aborts.add(task)
-            task.add_done_callback(_aborts.discard)
-
     @operation(
         "Upload a file as a new object (or a new version of one)",
         tags="objects",
@@ -75,8 +50,7 @@ class ObjectUploadHandler(BaseHandler):
         responses={201: ObjectOut, 409: Problem, 413: Problem, 422: Problem, **_ERRORS},
     )
     async def post(self, rid: str) -> None:
-        if self.failure is not None:
-            raise self.failure
+        self.raise_failure()
         out = await self.backend.uploads.finish(self.upload)
         self.set_header("Location", f"/api/v1/requests/{rid}/objects/{out.id}")
         self.write_json(out, 201)

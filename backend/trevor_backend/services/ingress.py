@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,10 +34,11 @@ from ..orm import AirlockRequest, IngressUpload, ObjectMetadata, OutputObject, n
 from ..principal import Principal, system
 from ..schemas import ObjectOut
 from ..serialize import object_out
-from ..storage import ObjectNotFound, ObjectWriter, StorageError
+from ..storage import ObjectNotFound, StorageError
 from . import access, audit, signing
 from .context import Context
 from .requests import lock
+from .streams import HashedStream
 from .uploads import media_type_of, storage_key, validate_filename, validate_sha256
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
@@ -79,31 +79,22 @@ def upload_key(project_id: str, rid: str, oid: str) -> str:
     return f"ingress-incoming/{project_id}/{rid}/{oid}"
 
 
-@dataclass
-class SignedUpload:
-    """A PUT through an HMAC-signed link, in progress (one per HTTP request)."""
+@dataclass(kw_only=True)
+class SignedUpload(HashedStream):
+    """A PUT through an HMAC-signed link, in progress (one per HTTP request); the limit is the
+    size announced when the link was made."""
 
     slot_id: str
     request_id: str
     project_id: str
-    expected_size: int
     expected_sha256: str
-    writer: ObjectWriter
-    hasher: Any = field(default_factory=hashlib.sha256)
-    size: int = 0
 
-    async def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.expected_size:
-            await self.writer.abort()
-            raise PayloadTooLarge(
-                f"the upload is larger than the {self.expected_size} bytes announced"
-            )
-        self.hasher.update(chunk)
-        await self.writer.write(chunk)
+    @property
+    def expected_size(self) -> int:
+        return self.limit
 
-    async def abort(self) -> None:
-        await self.writer.abort()
+    def too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"the upload is larger than the {self.limit} bytes announced")
 
 
 class IngressService:
@@ -217,7 +208,7 @@ class IngressService:
             slot_id=slot.id,
             request_id=slot.request_id,
             project_id=r.project_id,
-            expected_size=slot.size,
+            limit=slot.size,
             expected_sha256=slot.sha256,
             writer=writer,
         )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime
-
 from sqlalchemy import and_, func, or_, select
 
-from ..errors import FieldError, NotFound, ValidationFailed
+from ..errors import NotFound
 from ..orm import Notification, utcnow
 from ..principal import Principal
 from ..schemas import NotificationList, NotificationOut, UnreadCount
 from .context import Context
+from .pagination import decode_cursor, encode_cursor
 
 MAX_PAGE = 200
 
@@ -27,20 +24,6 @@ def notification_out(n: Notification) -> NotificationOut:
         read_at=n.read_at,
         read=n.read_at is not None,
     )
-
-
-def _encode_cursor(created_at: datetime, nid: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{nid}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        stamp, nid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), nid
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
-        ) from exc
 
 
 class NotificationService:
@@ -60,7 +43,7 @@ class NotificationService:
         if unread:
             q = q.where(Notification.read_at.is_(None))
         if cursor:
-            stamp, nid = _decode_cursor(cursor)
+            stamp, nid = decode_cursor(cursor)
             q = q.where(
                 or_(
                     Notification.created_at < stamp,
@@ -73,7 +56,7 @@ class NotificationService:
         page = rows[:limit]
         return NotificationList(
             items=[notification_out(n) for n in page],
-            next_cursor=_encode_cursor(page[-1].created_at, page[-1].id)
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].id)
             if len(rows) > limit
             else None,
         )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -44,6 +41,7 @@ from ..serialize import audit_out, object_out, request_out
 from ..statemachine import transition
 from . import access, audit
 from .context import Context
+from .pagination import decode_cursor, encode_cursor
 
 MAX_PAGE = 200
 
@@ -92,20 +90,6 @@ def validate_statbarn(value: str | None, pointer: str) -> None:
             f"unknown statbarn {value!r}",
             errors=[FieldError(pointer, f"unknown statbarn {value!r}; one of: {known}")],
         )
-
-
-def _encode_cursor(created_at: datetime, rid: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{rid}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        stamp, rid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), rid
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
-        ) from exc
 
 
 class RequestService:
@@ -166,7 +150,7 @@ class RequestService:
         if direction:
             q = q.where(AirlockRequest.direction == direction.value)
         if cursor:
-            stamp, rid = _decode_cursor(cursor)
+            stamp, rid = decode_cursor(cursor)
             q = q.where(
                 or_(
                     AirlockRequest.created_at < stamp,
@@ -178,9 +162,7 @@ class RequestService:
             rows = list(await session.scalars(q))
             page = rows[:limit]
             items = [await self._out(session, p, r) for r in page]
-        next_cursor = (
-            _encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-        )
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
         return RequestList(items=items, next_cursor=next_cursor)
 
     async def get(self, p: Principal, rid: str) -> RequestOut:
@@ -323,10 +305,15 @@ class RequestService:
         """submit | resubmit | withdraw, through the state machine."""
         async with self.ctx.sessions.begin() as session:
             r = access.require_view(p, await lock(session, rid))
-            if action in ("submit", "resubmit") and r.status in (
-                RequestStatus.DRAFT,
-                RequestStatus.CHANGES_REQUESTED,
-            ) and access.is_owner(p, r):
+            if (
+                action in ("submit", "resubmit")
+                and r.status
+                in (
+                    RequestStatus.DRAFT,
+                    RequestStatus.CHANGES_REQUESTED,
+                )
+                and access.is_owner(p, r)
+            ):
                 await self._check_ready(session, r)
                 if action == "resubmit":
                     # Objects judged last round go back to pending for the new revision.

@@ -4,12 +4,10 @@ written only after the bytes are durably stored, so a failed or killed upload le
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
@@ -26,10 +24,10 @@ from ..orm import AirlockRequest, ObjectMetadata, OutputObject, new_id
 from ..principal import Principal
 from ..schemas import ObjectOut
 from ..serialize import object_out
-from ..storage import ObjectWriter
 from . import access, audit
 from .context import Context
 from .requests import lock
+from .streams import HashedStream
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -81,9 +79,9 @@ def storage_key(project_id: str, rid: str, oid: str) -> str:
     return f"quarantine/{project_id}/{rid}/{oid}"
 
 
-@dataclass
-class Upload:
-    """An upload in progress (one per HTTP request)."""
+@dataclass(kw_only=True)
+class Upload(HashedStream):
+    """An object upload in progress (one per HTTP request)."""
 
     principal: Principal
     request_id: str
@@ -92,21 +90,6 @@ class Upload:
     filename: str
     replaces: str | None
     expected_sha256: str | None
-    limit: int
-    writer: ObjectWriter
-    hasher: Any = field(default_factory=hashlib.sha256)
-    size: int = 0
-
-    async def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.limit:
-            await self.writer.abort()
-            raise PayloadTooLarge(f"the upload exceeds the limit of {self.limit} bytes")
-        self.hasher.update(chunk)
-        await self.writer.write(chunk)
-
-    async def abort(self) -> None:
-        await self.writer.abort()
 
 
 class UploadService:
