@@ -111,6 +111,7 @@ class TrevorBackend(Application):
             "trevor_backend.services.release.ReleaseJob",
             "trevor_backend.services.release.ExpiryWarningJob",
             "trevor_backend.services.release.StuckRequestJob",
+            "trevor_backend.services.sweep.StoreSweepJob",
         ],
         config=True,
         help="Import paths of the reconciler's jobs, run in this order (see reconciler.py).",
