@@ -5,7 +5,6 @@ from __future__ import annotations
 from tornado import web
 
 from ..schemas import EvidenceIn, MetadataIn, ObjectOut, Problem, RequestOut
-from ..services import audit
 from ..storage import content_disposition
 from .base import BaseHandler
 from .spec import operation
@@ -75,17 +74,7 @@ class ObjectContentHandler(BaseHandler):
         "The object's bytes", tags="objects", responses={200: "application/octet-stream", **_ERRORS}
     )
     async def get(self, rid: str, oid: str) -> None:
-        r, obj = await self.backend.requests.get_object(self.principal, rid, oid)
-        async with self.ctx.sessions.begin() as session:
-            await audit.record(
-                session,
-                "object.viewed",
-                self.principal,
-                project_id=r.project_id,
-                request_id=r.id,
-                object_id=obj.id,
-                payload={"as": "content"},
-            )
+        obj = await self.backend.requests.open_content(self.principal, rid, oid)
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Disposition", content_disposition(obj.filename))
         self.set_header("Content-Length", str(obj.size))

@@ -181,6 +181,21 @@ class RequestService:
                 raise NotFound("object not found")
             return r, obj
 
+    async def open_content(self, p: Principal, rid: str, oid: str) -> OutputObject:
+        """The object to stream to ``p``; every read of an object's bytes is audited."""
+        r, obj = await self.get_object(p, rid, oid)
+        async with self.ctx.sessions.begin() as session:
+            await audit.record(
+                session,
+                "object.viewed",
+                p,
+                project_id=r.project_id,
+                request_id=r.id,
+                object_id=obj.id,
+                payload={"as": "content"},
+            )
+        return obj
+
     async def object(self, p: Principal, rid: str, oid: str) -> ObjectOut:
         r, obj = await self.get_object(p, rid, oid)
         async with self.ctx.sessions() as session:
