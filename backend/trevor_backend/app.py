@@ -243,6 +243,14 @@ class TrevorBackend(Application):
             raise ValueError(f"{proposal['trait'].name} must be positive")
         return proposal["value"]
 
+    @validate("sdc_params")
+    def _check_sdc_params(self, proposal: Any) -> dict[str, Any]:
+        from .sdc.params import Params
+
+        # Fail at start, naming the bad key, rather than on the first request that uses them.
+        Params.from_mapping(proposal["value"])
+        return proposal["value"]
+
     @validate("required_reviews")
     def _check_reviews(self, proposal: Any) -> int:
         if proposal["value"] < 1:

@@ -1,5 +1,5 @@
 """The running backend: context, services and pluggable parts, built from the application's
-configuration. Handlers reach it as ``self.settings["trevor"]``."""
+configuration. Handlers reach it as ``self.settings["trevor"]`` (``BaseHandler.backend``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from .auth import Authenticator
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .services.context import Context
+from .services.deliveries import DeliveryService
+from .services.ingress import IngressService
+from .services.lineage import LineageService
+from .services.notifications import NotificationService
 from .services.previews import PreviewService
+from .services.projects import ProjectService
+from .services.release import ReleaseService
 from .services.requests import RequestService
+from .services.reviews import ReviewService
 from .services.uploads import UploadService
 
 
@@ -23,20 +30,15 @@ class Backend:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.projects = ProjectService(self.ctx)
         self.requests = RequestService(self.ctx)
         self.uploads = UploadService(self.ctx)
-        # Imported here, not in the shared import block above, which every team edits.
-        from .services.release import ReleaseService
-
+        self.reviews = ReviewService(self.ctx)
+        self.lineage = LineageService(self.ctx)
+        self.previews = PreviewService(self.ctx, self.requests)
         self.release = ReleaseService(self.ctx)
-        from .services.deliveries import DeliveryService
-        from .services.ingress import IngressService
-
         self.ingress = IngressService(self.ctx)
         self.deliveries = DeliveryService(self.ctx)
-        self.previews = PreviewService(self.ctx, self.requests)
-        from .services.notifications import NotificationService
-
         self.notifications = NotificationService(self.ctx)
         self.metrics = Metrics()
 

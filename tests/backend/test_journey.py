@@ -164,3 +164,24 @@ async def test_prometheus_metrics(clients: dict[str | None, Client]) -> None:
     posted = 'trevor_http_requests_total{handler="RequestsHandler",method="POST",status="201"}'
     assert posted in text
     assert "trevor_http_request_duration_seconds_bucket" in text
+
+
+async def test_statbarn_catalogue_shows_deployment_parameters(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+    from traitlets import TraitError
+
+    from tests.fixtures.backend import start_backend
+
+    lb, server = await start_backend(database_url, tmp_path, sdc_params={"threshold": 7})
+    try:
+        items = (await lb.client("alice").get("/api/v1/statbarns")).json["items"]
+        freq = next(i for i in items if i["id"] == "Frequencies")
+        assert freq["params"]["threshold"] == 7
+        assert freq["uri"].endswith("w3id.org/statbarnsdc#Frequencies")
+    finally:
+        server.stop()
+        await lb.backend.close()
+    from trevor_backend.app import TrevorBackend
+
+    with pytest.raises((TraitError, ValueError), match="thresold"):
+        TrevorBackend(sdc_params={"thresold": 7})

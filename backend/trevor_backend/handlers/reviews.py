@@ -20,15 +20,13 @@ _ERRORS = {401: Problem, 404: Problem}
 
 
 class _ReviewBase(BaseHandler):
-    # The services are stateless over the context, so one per call costs nothing and keeps
-    # runtime.Backend free of review wiring.
     @property
     def reviews(self) -> ReviewService:
-        return ReviewService(self.ctx)
+        return self.backend.reviews
 
     @property
     def lineage_service(self) -> LineageService:
-        return LineageService(self.ctx)
+        return self.backend.lineage
 
 
 class ReviewQueueHandler(_ReviewBase):

@@ -16,6 +16,7 @@ from ..contract import CHECKER_ROLES, Role
 from ..errors import FieldError, NotFound, RoleConflict, ValidationFailed
 from ..orm import Membership, Project, User
 from ..principal import Principal
+from ..schemas import MembershipOut, ProjectList, ProjectOut, UserMe
 from . import audit
 
 
@@ -71,6 +72,43 @@ async def remove_membership(
         project_id=project_id,
         payload={"user": user.username, "role": existing.role},
     )
+
+
+class ProjectService:
+    """The caller's own record and projects (the API's read side of this module)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    async def me(self, p: Principal) -> UserMe:
+        async with self.ctx.sessions() as session:
+            user = await session.get(User, p.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return UserMe(
+            username=user.username,
+            display_name=user.display_name,
+            email=user.email,
+            admin=user.admin,
+            memberships=[
+                MembershipOut(project=pid, role=role) for pid, role in sorted(p.roles.items())
+            ],
+        )
+
+    async def list(self, p: Principal) -> ProjectList:
+        q = select(Project).order_by(Project.id)
+        if not p.admin:
+            q = q.where(Project.id.in_(list(p.roles)))
+        async with self.ctx.sessions() as session:
+            projects = list(await session.scalars(q))
+        return ProjectList(
+            items=[
+                ProjectOut(
+                    id=pr.id, name=pr.name, description=pr.description, my_role=p.role_in(pr.id)
+                )
+                for pr in projects
+            ]
+        )
 
 
 async def user_by_name(session: AsyncSession, username: str) -> User | None:
