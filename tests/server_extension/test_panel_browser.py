@@ -1,8 +1,12 @@
 """The Airlock panel and the notebook action in a real browser (Debian Chromium via Playwright),
 against a real JupyterLab (subprocess) and a real trevor backend (in-process, loopback port).
 
-A researcher: opens the panel, sees a tagged output with its pre-check verdict, bundles it into
-a new request, submits it; then tags an HTML table from a notebook output with the cell action.
+The researcher's journey of issue 6, played through the UI: run the sample notebook
+(binder/demo.ipynb) in a real kernel, bundle the tagged crosstab into a request from the panel,
+describe it, submit, follow the review live (agent, then two checkers through the API), read the
+feedback, tag a rounded version in the notebook, replace the object with it and resubmit; each
+step is screenshotted under test-output/panel/step-*.png. Then: the cell action tags an HTML
+table, the inbox receives ingress files, a released request offers its package.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,10 +43,7 @@ CHROMIUM_ARGS = [
 TOKEN = "browser-test-token"
 ARTIFACTS = ROOT / "test-output" / "panel"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
-]
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -102,7 +104,11 @@ async def lab(
 ) -> AsyncIterator[Lab]:
     port = _free_port()
     cfg = tmp_path / "jupyter-config"
-    cfg.mkdir()
+    # No "get notified about Jupyter news?" toast: it can cover the cells a test clicks into.
+    # (The user settings live under the config dir, so this stays inside the test.)
+    notification = cfg / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(cfg),
@@ -140,15 +146,27 @@ async def lab(
 
 
 @pytest.fixture
-async def page(lab: Lab, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
+def chromium() -> str:
+    # A failure, not a skip: a skipped browser test would pass for a panel nobody ran.
+    assert Path(CHROMIUM).exists(), (
+        f"the browser tests require Chromium at {CHROMIUM}: `apt-get install chromium` "
+        "(scripts/setup.sh installs it)"
+    )
+    return CHROMIUM
+
+
+@pytest.fixture
+async def page(chromium: str, lab: Lab, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright, expect
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         context = await browser.new_context(viewport={"width": 1400, "height": 900})
         # Generous: two cores shared with the rest of the suite make JupyterLab slow to load.
         context.set_default_timeout(60_000)
+        # The same for assertions that wait (expect(...)), whose own default is 5 s.
+        expect.set_options(timeout=60_000)
         pg = await context.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -192,82 +210,309 @@ def tag_table(workspace: Path, content: str = "region,n\nNorth,12\nSouth,40\n") 
     src.unlink()
 
 
-async def test_researcher_bundles_and_submits(page: Any, lab: Lab, live: Any) -> None:
-    tag_table(lab.workspace)
-    panel = await open_panel(page, lab)
-    output = panel.locator(".trevor-output", has_text="Counts by region")
-    await output.wait_for()
-    assert await output.locator(".trevor-verdict-pass").inner_text() == "Pass"
-    await page.screenshot(path=str(ARTIFACTS / "panel.png"))
+class Steps:
+    """Numbered screenshots of a journey, one per step, kept whether the test passes or not:
+    they are the record of what a researcher saw."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.n = 0
+        for old in ARTIFACTS.glob("step-*.png"):  # a shorter earlier run must not leave extras
+            old.unlink()
+
+    async def shot(self, name: str) -> None:
+        self.n += 1
+        await self.page.screenshot(path=str(ARTIFACTS / f"step-{self.n:02d}-{name}.png"))
+
+
+@pytest.fixture
+def demo_notebook(lab_workspace: Path) -> str:
+    """The sample notebook shipped in binder/, as a researcher finds it in their workspace."""
+    shutil.copy(ROOT / "binder" / "demo.ipynb", lab_workspace / "demo.ipynb")
+    return "demo.ipynb"
+
+
+async def run_cell(page: Any, cell: Any) -> None:
+    """Click into a cell and press Shift+Enter, as a person does; for a code cell, wait until
+    the kernel has finished it (the prompt shows its execution count instead of ``[*]``)."""
+    from playwright.async_api import expect
+
+    is_code = "jp-CodeCell" in (await cell.get_attribute("class") or "")
+    await cell.scroll_into_view_if_needed()
+    # The editor of a code cell (edit mode), the rendered text of a markdown cell (selects it).
+    target = cell.locator(".jp-InputArea-editor") if is_code else cell
+    await target.click()
+    await page.keyboard.press("Shift+Enter")
+    if is_code:
+        await expect(cell.locator(".jp-InputPrompt")).to_have_text(
+            re.compile(r"\[\d+\]:"), timeout=180_000
+        )
+        # An error would show as output too; the journey needs every cell to succeed.
+        assert await cell.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0, (
+            await cell.inner_text()
+        )
+
+
+# Observes, without changing it, the panel's live event stream: the stream is read through
+# fetch, so a tee of its body gives the ids of the events the panel has received. Each id is
+# published a frame and a task later, once React has rendered what the event caused.
+SEEN_EVENTS_SCRIPT = """
+(() => {
+  const original = window.fetch;
+  window.__trevorEventsSeen = 0;
+  window.fetch = async (...args) => {
+    const response = await original(...args);
+    const url = String(args[0] instanceof Request ? args[0].url : args[0]);
+    if (!url.includes('/trevor/events') || !response.body) {
+      return response;
+    }
+    const [theirs, ours] = response.body.tee();
+    (async () => {
+      const reader = ours.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) {
+          return;
+        }
+        buffer += decoder.decode(value, { stream: true });
+        const lines = buffer.split('\\n');
+        buffer = lines.pop();
+        for (const line of lines) {
+          const m = /^id: *(\\d+)/.exec(line);
+          if (m) {
+            const id = Number(m[1]);
+            requestAnimationFrame(() => setTimeout(() => {
+              window.__trevorEventsSeen = Math.max(window.__trevorEventsSeen, id);
+            }, 0));
+          }
+        }
+      }
+    })();
+    return new Response(theirs, {
+      status: response.status, statusText: response.statusText, headers: response.headers
+    });
+  };
+})();
+"""
+
+
+async def caught_up(page: Any, client: Any, view: Any) -> None:
+    """Wait until the panel has received every live event the backend holds for the researcher
+    so far, and the open request view has loaded again after them.
+
+    Why: the open request view is rebuilt on every event about its request, which drops unsaved
+    edits, an open preview and a chosen replacement; and events arrive a second or more after
+    the action that caused them (the stream polls the database every second). So before
+    anything that holds state in the view, the test lets the panel catch up."""
+    backlog = (await client.get("/api/v1/events?follow=0&last_event_id=0")).body.decode()
+    ids = [int(line[3:]) for line in backlog.splitlines() if line.startswith("id:")]
+    await page.wait_for_function("n => window.__trevorEventsSeen >= n", arg=max(ids, default=0))
+    await view.locator("h3 .trevor-badge").wait_for()
+
+
+def text_field(page: Any, card: Any, label: str) -> Any:
+    """The text area of one metadata field, by its exact label (the statbarn guidance above
+    the fields mentions "justification" too)."""
+    return (
+        card.locator(".trevor-field")
+        .filter(has=page.get_by_text(label, exact=True))
+        .locator("textarea")
+    )
+
+
+async def test_researcher_runs_the_notebook_and_goes_through_review(
+    page: Any, lab: Lab, live: Any, demo_notebook: str
+) -> None:
+    """Issue 6, as a researcher plays it: run the sample notebook in a real kernel, bundle the
+    tagged crosstab into a request from the panel, describe it, submit, follow the review live,
+    read the checkers' feedback, tag a rounded version from the notebook, replace, resubmit."""
+    from playwright.async_api import expect
+
+    alice = live.client("alice")
+    title = "Admissions by region and age band"
+    steps = Steps(page)
+
+    await page.add_init_script(SEEN_EVENTS_SCRIPT)
+
+    # 1. The notebook, run cell by cell in its kernel through the UI.
+    await page.goto(f"{lab.url}/lab/tree/{demo_notebook}?token={TOKEN}")
+    # A marker that a reload or navigation would wipe: checked at the end, so every update the
+    # test waits for below came to the open page (live events), not from loading it again.
+    await page.evaluate("window.__trevorSamePage = true")
+    notebook = page.locator(".jp-NotebookPanel")
+    cells = notebook.locator(".jp-Notebook .jp-Cell")
+    await cells.first.wait_for(timeout=120_000)
+    await notebook.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(
+        timeout=180_000
+    )
+    tag_cell = cells.filter(has_text="tagged = trevor.tag(")
+    retag_cell = cells.filter(has_text="rounded = (table / 5)")
+    later = cells.filter(has_text="After the checkers' feedback")
+    # Waiting: JupyterLab fills the cells' editors in after the notebook opens.
+    for cell in (cells.filter(has_text="trevor.crosstab("), tag_cell, later, retag_cell):
+        await expect(cell).to_have_count(1)
+    # Everything above the "after the checkers' feedback" part: that part is run later.
+    first_later = await cells.evaluate_all(
+        'cs => cs.findIndex(c => c.textContent.includes("After the checkers"))'
+    )
+    assert first_later > 0
+    for i in range(first_later):
+        await run_cell(page, cells.nth(i))
+    tag_out = tag_cell.locator(".jp-OutputArea-output")
+    await expect(tag_out).to_contain_text(re.compile(rf"Tagged {title} as \S+ v1"))
+    (record,) = ws.list_outputs(lab.workspace)
+    oid_ws = record["id"]
+    assert record["version"] == 1 and record["metadata"]["title"] == title
+    assert record["report"]["status"] == "pass" and record["evidence"] is not None
+    assert record["provenance"]["notebook_path"].endswith(demo_notebook)
+    await steps.shot("notebook-run")
+
+    # 2. The panel lists the tagged crosstab with its pre-check verdict; bundle it.
+    await page.locator('.lm-TabBar-tab[data-id="trevor-airlock"]').click()
+    panel = page.locator(".trevor-panel")
+    await panel.wait_for()
+    # The list may have been loaded when the page opened, before the kernel tagged anything.
+    outputs = panel.locator(".trevor-section", has_text="Tagged outputs")
+    await outputs.get_by_role("button", name="Refresh").click()
+    output = panel.locator(".trevor-output", has_text=title)
+    await expect(output.locator(".trevor-badge")).to_have_text("Pass")
+    await expect(output.locator(".trevor-sub")).to_contain_text(demo_notebook)
+    # Live updates are flowing before anything below depends on them.
+    await panel.locator(".trevor-live-live").wait_for(timeout=120_000)
+    await steps.shot("panel")
 
     await output.locator("input[type=checkbox]").check()
     await panel.get_by_label("New request title").fill("Paper tables")
     await panel.get_by_role("button", name="Add 1 to request").click()
-
     view = panel.locator(".trevor-request-view")
-    await view.wait_for()
-    await view.get_by_text("Draft").first.wait_for()
-    await view.locator(".trevor-object", has_text="Counts by region").wait_for()
-    await page.screenshot(path=str(ARTIFACTS / "request-draft.png"))
+    status = view.locator("h3 .trevor-badge")
+    await expect(status).to_have_text("Draft")
+    card = view.locator(".trevor-object", has_text=title)
+    await card.wait_for()
+    await steps.shot("request-draft")
+
+    # The description for the checkers, edited in the panel and saved to the backend (once the
+    # events of the upload that made the request have reached the panel).
+    await caught_up(page, alice, view)
+    justification = "Table 1 of the paper: admissions by region and age band over the whole cohort."
+    await card.get_by_text("Description for the output checkers").click()
+    field = text_field(page, card, "Justification")
+    await expect(field).to_have_value("Table 1 of the paper")
+    await field.fill(justification)
+    description = "Admissions counted once per stay, 2000 records."
+    await text_field(page, card, "Description").fill(description)
+    save = card.get_by_role("button", name="Save description")
+    # The button is disabled while saving as well as after, so the test waits for the panel's
+    # own call to the backend to be answered.
+    async with page.expect_response(
+        lambda r: r.request.method == "PUT" and r.url.split("?")[0].endswith("/metadata")
+    ) as saved:
+        await save.click()
+    assert (await saved.value).status == 200
+    # The save's own event rebuilds the view (description folded again): reopened, it shows the
+    # stored text.
+    await caught_up(page, alice, view)
+    if await card.locator("details").get_attribute("open") is None:
+        await card.get_by_text("Description for the output checkers").click()
+    await expect(text_field(page, card, "Justification")).to_have_value(justification)
+    await expect(text_field(page, card, "Description")).to_have_value(description)
+    await expect(save).to_be_disabled()
+    (req,) = (await alice.get("/api/v1/requests?project=p1")).json["items"]
+    rid = req["id"]
+    (obj,) = req["objects"]
+    assert obj["metadata"]["justification"] == justification
+    assert obj["metadata"]["description"] == description
+    assert obj["metadata"]["statbarn"] == "Frequencies" and obj["metadata"]["title"] == title
+    await steps.shot("metadata-saved")
 
     await view.get_by_role("button", name="Submit for review").click()
-    await view.locator(".trevor-status-info").first.wait_for()  # Submitted / under review
-    reqs = (await live.client("alice").get("/api/v1/requests?project=p1")).json["items"]
-    assert [(r["title"], r["status"] != "DRAFT") for r in reqs] == [("Paper tables", True)]
-    rid = reqs[0]["id"]
-    assert reqs[0]["objects"][0]["metadata"]["statbarn"] == "Frequencies"
+    await expect(status).to_have_text("Submitted")
+    assert (await alice.get(f"/api/v1/requests/{rid}")).json["status"] == "SUBMITTED"
+    await steps.shot("submitted")
 
-    # Back in the list, status changes arrive live (backend SSE relayed by the extension):
-    # the agent review runs, then two checkers ask for changes with a public comment.
-    await view.get_by_role("button", name="← All requests").click()
-    row = panel.locator(".trevor-request", has_text="Paper tables")
+    # 3. The automatic review runs on the backend; the open view follows the relayed events.
     await run_agent(live)
-    await row.get_by_text("With output checkers").wait_for()
-    oid = reqs[0]["objects"][0]["id"]
-    for checker in ("carol", "dave"):
+    await expect(status).to_have_text("With output checkers", timeout=120_000)
+    assert (await alice.get(f"/api/v1/requests/{rid}")).json["status"] == "HUMAN_REVIEW"
+    await steps.shot("human-review-live")
+
+    # 4. Two checkers decide through the API; one asks publicly for rounding, the other approves
+    # with a private note: together that is "changes requested".
+    comment = "Please round the counts to base 5 before release."
+    decisions = {
+        "carol": {"decision": "changes_requested", "comment": comment, "visibility": "public"},
+        "dave": {
+            "decision": "approve",
+            "comment": "Counts checked against the protocol.",
+            "visibility": "private",
+        },
+    }
+    for checker, decision in decisions.items():
         r = await live.client(checker).post(
             f"/api/v1/requests/{rid}/reviews",
             {
-                "decision": "changes_requested",
-                "summary": "nearly",
-                "objects": [
-                    {
-                        "object_id": oid,
-                        "decision": "changes_requested",
-                        "comment": f"Round to 5 ({checker})",
-                        "visibility": "public",
-                    }
-                ],
+                "decision": decision["decision"],
+                "summary": f"review by {checker}",
+                "objects": [{"object_id": obj["id"], **decision}],
             },
         )
         assert r.status == 201, r.body
-    await row.get_by_text("Changes requested").wait_for()
-    await page.screenshot(path=str(ARTIFACTS / "changes-requested-live.png"))
-
-    # The researcher reads the feedback, tags a corrected version, replaces and resubmits.
-    tag_table(lab.workspace, "region,n\nNorth,10\nSouth,40\n")
-    await panel.get_by_role("button", name="Refresh").first.click()
-    await row.get_by_role("button", name="Paper tables").click()
-    view = panel.locator(".trevor-request-view")
-    card = view.locator(".trevor-object", has_text="Counts by region")
-    await card.get_by_text("Round to 5 (carol)").wait_for()
+    await expect(status).to_have_text("Changes requested", timeout=120_000)
+    assert (await alice.get(f"/api/v1/requests/{rid}")).json["status"] == "CHANGES_REQUESTED"
+    await expect(card.locator(".trevor-feedback")).to_contain_text(
+        re.compile(rf"Checker:.*{comment}")
+    )
     await card.get_by_text("Automatic check:").wait_for()
+    # A private comment stays among the checkers.
+    assert await card.get_by_text("Counts checked against the protocol.").count() == 0
+    await caught_up(page, alice, view)
     await card.get_by_role("button", name="preview").click()
     await card.locator("iframe[sandbox='']").wait_for()
-    await page.screenshot(path=str(ARTIFACTS / "feedback.png"))
-    await card.get_by_label("Replacement").select_option("counts")
-    await card.get_by_role("button", name="Replace").click()
-    await view.locator(".trevor-object", has_text="v2").wait_for()
-    await view.get_by_role("button", name="Resubmit").click()
-    await view.locator(".trevor-status-info").first.wait_for()
-    final = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json
-    assert final["status"] == "SUBMITTED" and final["revision"] == 2
-    assert [o["version"] for o in final["objects"]] == [2]
-    stored = await live.client("alice").get(
-        f"/api/v1/requests/{rid}/objects/{final['objects'][0]['id']}/content"
+    await steps.shot("changes-requested")
+
+    # 5. Back in the notebook: the cell after the feedback rounds the table and tags it again
+    # under the same id, which makes version 2.
+    await run_cell(page, retag_cell)
+    await expect(retag_cell.locator(".jp-OutputArea-output")).to_contain_text(
+        re.compile(rf"Tagged {title} as {re.escape(oid_ws)} v2")
     )
-    assert stored.body == b"region,n\nNorth,10\nSouth,40\n"
-    await page.screenshot(path=str(ARTIFACTS / "resubmitted.png"))
+    (record,) = ws.list_outputs(lab.workspace)
+    assert (record["id"], record["version"]) == (oid_ws, 2)
+    new_bytes = ws.object_path(lab.workspace, oid_ws).read_bytes()
+    assert new_bytes != ws.object_path(lab.workspace, oid_ws, 1).read_bytes()
+    await steps.shot("notebook-retagged")
+
+    # The panel's list shows the new version (its verdict: Review, a rounded table carries no
+    # evidence); the request's object is replaced with it and the request resubmitted.
+    await view.get_by_role("button", name="← All requests").click()
+    await outputs.get_by_role("button", name="Refresh").click()
+    await expect(output.locator(".trevor-badge")).to_have_text("Review")
+    await (
+        panel.locator(".trevor-request", has_text="Paper tables")
+        .get_by_role("button", name="Paper tables")
+        .click()
+    )
+    await expect(status).to_have_text("Changes requested")
+    await caught_up(page, alice, view)
+    await card.get_by_label("Replacement").select_option(oid_ws)
+    await card.get_by_role("button", name="Replace").click()
+    await expect(card.locator(".trevor-sub").first).to_contain_text("v2")
+    await caught_up(page, alice, view)
+    await expect(card.locator(".trevor-sub").first).to_contain_text("v2")
+    await steps.shot("replaced")
+
+    await view.get_by_role("button", name="Resubmit").click()
+    await expect(status).to_have_text("Submitted")
+    final = (await alice.get(f"/api/v1/requests/{rid}")).json
+    assert final["status"] == "SUBMITTED" and final["revision"] == 2
+    (current,) = final["objects"]
+    assert current["version"] == 2
+    stored = await alice.get(f"/api/v1/requests/{rid}/objects/{current['id']}/content")
+    assert stored.body == new_bytes
+    assert await page.evaluate("window.__trevorSamePage === true")
+    await steps.shot("resubmitted")
 
 
 def notebook_with_table(workspace: Path) -> str:
