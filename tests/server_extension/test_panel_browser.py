@@ -302,10 +302,9 @@ async def caught_up(page: Any, client: Any, view: Any) -> None:
     """Wait until the panel has received every live event the backend holds for the researcher
     so far, and the open request view has loaded again after them.
 
-    Why: the open request view is rebuilt on every event about its request, which drops unsaved
-    edits, an open preview and a chosen replacement; and events arrive a second or more after
-    the action that caused them (the stream polls the database every second). So before
-    anything that holds state in the view, the test lets the panel catch up."""
+    Why: the open request view reloads its data on every event about its request, and events
+    arrive a second or more after the action that caused them (the stream polls the database
+    every second); letting the panel catch up keeps the steps below deterministic."""
     backlog = (await client.get("/api/v1/events?follow=0&last_event_id=0")).body.decode()
     ids = [int(line[3:]) for line in backlog.splitlines() if line.startswith("id:")]
     await page.wait_for_function("n => window.__trevorEventsSeen >= n", arg=max(ids, default=0))
@@ -547,6 +546,38 @@ def notebook_with_table(workspace: Path) -> str:
     }
     (workspace / "analysis.ipynb").write_text(json.dumps(nb))
     return "analysis.ipynb"
+
+
+async def test_live_updates_keep_unsaved_edits(page: Any, lab: Lab, live: Any) -> None:
+    """A live event about the open request reloads its data in place: what the researcher is
+    typing survives (a remount of the view used to drop it)."""
+    from playwright.async_api import expect
+
+    await page.add_init_script(SEEN_EVENTS_SCRIPT)
+    tag_table(lab.workspace)
+    alice = live.client("alice")
+    panel = await open_panel(page, lab)
+    output = panel.locator(".trevor-output", has_text="Counts by region")
+    await output.locator("input[type=checkbox]").check()
+    await panel.get_by_label("New request title").fill("Live edits")
+    await panel.get_by_role("button", name="Add 1 to request").click()
+    view = panel.locator(".trevor-request-view")
+    card = view.locator(".trevor-object", has_text="Counts by region")
+    await card.wait_for()
+    await caught_up(page, alice, view)
+
+    await card.get_by_text("Description for the output checkers").click()
+    field = text_field(page, card, "Justification")
+    await field.fill("typed, not saved yet")
+
+    # Meanwhile the request changes elsewhere (the researcher's script adds a file).
+    (req,) = (await alice.get("/api/v1/requests?project=p1")).json["items"]
+    assert (await alice.upload(req["id"], b"a,b\n1,2\n", "extra.csv")).status == 201
+    await view.locator(".trevor-object", has_text="extra.csv").wait_for(timeout=60_000)
+
+    await expect(field).to_have_value("typed, not saved yet")
+    assert await card.locator("details").get_attribute("open") is not None
+    await page.screenshot(path=str(ARTIFACTS / "live-update-keeps-edits.png"))
 
 
 async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:

@@ -74,6 +74,8 @@ export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
   // The event handler outlives renders; it reads the current list through this ref.
   const requestsRef = React.useRef<RequestOut[]>(requests);
   requestsRef.current = requests;
+  const openRef = React.useRef<string | null>(openRid);
+  openRef.current = openRid;
 
   const loadOutputs = React.useCallback(() => {
     api.outputs().then(setOutputs, notify);
@@ -121,7 +123,9 @@ export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
             notify
           );
         }
-        if (applied.refresh.length) {
+        // Reload the open request's data in place: remounting its view would throw away
+        // what the researcher is typing, an open preview and a chosen replacement.
+        if (openRef.current !== null && applied.refresh.includes(openRef.current)) {
           setReloadKey(k => k + 1);
         }
         if (applied.refreshInbox) {
@@ -198,8 +202,9 @@ export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
       )}
       {compat?.ok && openRid !== null && (
         <RequestView
-          key={`${openRid}-${reloadKey}`}
+          key={openRid}
           rid={openRid}
+          reloadSignal={reloadKey}
           outputs={outputs}
           statbarns={statbarns}
           notify={notify}
@@ -414,6 +419,8 @@ function RequestsSection(props: {
 
 function RequestView(props: {
   rid: string;
+  /** Changes whenever a live event says this request changed. */
+  reloadSignal: number;
   outputs: TaggedOutput[];
   statbarns: Statbarn[] | null;
   notify: (e: unknown, tone?: 'error' | 'info') => void;
@@ -437,7 +444,7 @@ function RequestView(props: {
     }, notify);
   }, [rid]);
 
-  React.useEffect(load, [load]);
+  React.useEffect(load, [load, props.reloadSignal]);
 
   React.useEffect(() => {
     if (!req || req.status === 'DRAFT') {
