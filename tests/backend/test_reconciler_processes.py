@@ -171,3 +171,30 @@ async def test_reconcile_once_command(live: LiveBackend) -> None:
     assert proc.returncode == 0, err.decode()
     assert "reconciled: 1 items done" in out.decode()
     assert (await state(live.app.database_url))[0][rid] == "HUMAN_REVIEW"
+
+
+async def test_reconciler_can_be_turned_off(tmp_path: Path, database_url: str) -> None:
+    """An API-only replica (reconciler_enabled=False) leaves background work to others."""
+    tokens = await demo_tokens(tmp_path, database_url)
+    api_only = BackendProcess(
+        tmp_path, database_url, args=[*FAST, "--TrevorBackend.reconciler_enabled=False"]
+    ).start()
+    try:
+        alice = Client(api_only.url, tokens["alice"])
+        rid = (await alice.create_request())["id"]
+        await add_table(alice, rid, PASSING)
+        assert (await alice.post(f"/api/v1/requests/{rid}/submit")).status == 200
+        # Many reconcile intervals (0.1 s) pass: nothing claims the review.
+        await asyncio.sleep(2.0)
+        assert (await state(database_url))[0][rid] == "SUBMITTED"
+    finally:
+        api_only.stop()
+    worker = BackendProcess(tmp_path, database_url, args=FAST).start()
+    try:
+
+        async def reviewed() -> bool:
+            return (await state(database_url))[0][rid] == "HUMAN_REVIEW"
+
+        await wait_for(reviewed)
+    finally:
+        worker.stop()
