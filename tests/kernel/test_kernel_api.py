@@ -264,3 +264,14 @@ def test_large_tables_render_truncated_with_the_verdict() -> None:
     html = big._repr_html_()
     assert "SDC pre-check: FAIL" in html
     assert "ffebe9" not in html and "..." in html  # pandas' truncated view, no styling
+
+
+def test_lazy_package_api_matches_the_kernel_module() -> None:
+    """`import jupyter_trevor` stays light by naming the kernel API lazily; the names it
+    promises must be exactly what the kernel module exports."""
+    import jupyter_trevor
+    from jupyter_trevor import kernel
+
+    assert set(jupyter_trevor._KERNEL_API) == set(kernel.__all__)
+    for name in kernel.__all__:
+        assert getattr(jupyter_trevor, name) is getattr(kernel, name)
