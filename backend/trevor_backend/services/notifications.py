@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from ..errors import NotFound
 from ..orm import Notification, utcnow
 from ..principal import Principal
 from ..schemas import NotificationList, NotificationOut, UnreadCount
 from .context import Context
-from .pagination import decode_cursor, encode_cursor
+from .pagination import newest_first, next_cursor
 
 MAX_PAGE = 200
 
@@ -42,23 +42,12 @@ class NotificationService:
         q = select(Notification).where(*self._mine(p))
         if unread:
             q = q.where(Notification.read_at.is_(None))
-        if cursor:
-            stamp, nid = decode_cursor(cursor)
-            q = q.where(
-                or_(
-                    Notification.created_at < stamp,
-                    and_(Notification.created_at == stamp, Notification.id < nid),
-                )
-            )
-        q = q.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
+        q = newest_first(q, Notification, cursor, limit)
         async with self.ctx.sessions() as session:
             rows = list(await session.scalars(q))
-        page = rows[:limit]
         return NotificationList(
-            items=[notification_out(n) for n in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id)
-            if len(rows) > limit
-            else None,
+            items=[notification_out(n) for n in rows[:limit]],
+            next_cursor=next_cursor(rows, limit),
         )
 
     async def mark(self, p: Principal, nid: str, read: bool) -> NotificationOut:

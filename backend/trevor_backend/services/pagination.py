@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
 
 from ..errors import FieldError, ValidationFailed
 
@@ -21,3 +25,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValidationFailed(
             "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
         ) from exc
+
+
+def newest_first(q: Select[Any], model: Any, cursor: str | None, limit: int) -> Select[Any]:
+    """``q`` ordered newest first by (created_at, id), after ``cursor``, one row over ``limit``
+    so the caller can tell whether another page follows."""
+    if cursor:
+        stamp, row_id = decode_cursor(cursor)
+        q = q.where(
+            or_(model.created_at < stamp, and_(model.created_at == stamp, model.id < row_id))
+        )
+    return q.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+
+
+def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """The cursor of the page after ``rows[:limit]``, if ``newest_first`` found more."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(last.created_at, last.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contract import (
@@ -41,7 +41,7 @@ from ..serialize import audit_out, object_out, request_out
 from ..statemachine import transition
 from . import access, audit
 from .context import Context
-from .pagination import decode_cursor, encode_cursor
+from .pagination import newest_first, next_cursor
 
 MAX_PAGE = 200
 
@@ -149,21 +149,12 @@ class RequestService:
             q = q.where(AirlockRequest.status == status.value)
         if direction:
             q = q.where(AirlockRequest.direction == direction.value)
-        if cursor:
-            stamp, rid = decode_cursor(cursor)
-            q = q.where(
-                or_(
-                    AirlockRequest.created_at < stamp,
-                    and_(AirlockRequest.created_at == stamp, AirlockRequest.id < rid),
-                )
-            )
-        q = q.order_by(AirlockRequest.created_at.desc(), AirlockRequest.id.desc()).limit(limit + 1)
+        q = newest_first(q, AirlockRequest, cursor, limit)
         async with self.ctx.sessions() as session:
             rows = list(await session.scalars(q))
             page = rows[:limit]
             items = [await self._out(session, p, r) for r in page]
-        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-        return RequestList(items=items, next_cursor=next_cursor)
+        return RequestList(items=items, next_cursor=next_cursor(rows, limit))
 
     async def get(self, p: Principal, rid: str) -> RequestOut:
         async with self.ctx.sessions() as session:
