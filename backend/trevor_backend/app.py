@@ -270,6 +270,7 @@ class TrevorBackend(Application):
     def settings(self) -> Settings:
         return Settings(
             max_upload_size=self.max_upload_size,
+            max_body_size=self.max_body_size,
             required_reviews=self.required_reviews,
             sdc_params=dict(self.sdc_params),
             secret_key=self.secret_key.encode(),

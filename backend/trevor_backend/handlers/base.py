@@ -5,8 +5,10 @@ Handlers translate between HTTP and the services; they hold no domain rules.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import uuid
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -14,11 +16,52 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from tornado import web
 
-from ..errors import PROBLEM_BASE, FieldError, TrevorError, Unauthorized, ValidationFailed
+from ..errors import (
+    PROBLEM_BASE,
+    BadRequest,
+    FieldError,
+    PayloadTooLarge,
+    TrevorError,
+    Unauthorized,
+    ValidationFailed,
+)
 from ..principal import Principal, correlation_id
 
 log = logging.getLogger("trevor_backend.web")
 M = TypeVar("M", bound=BaseModel)
+
+#: Deepest JSON nesting accepted: no API model comes close, and Python's parser (and every
+#: consumer of stored JSON) recurses, so depth is refused before it can exhaust the stack.
+MAX_JSON_DEPTH = 64
+#: Largest integer a query parameter may hold: the range of a database BIGINT.
+MAX_QUERY_INT = 2**63 - 1
+#: Bytes read and discarded past the body limit so the client receives our 413 instead of a
+#: reset connection; a body that is larger still ends the connection (Tornado's 400).
+DISCARD_MARGIN = 4 << 20
+_ASCII_INT = re.compile(r"-?[0-9]{1,19}")
+VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def strict_int(raw: str, *, minimum: int = 0, maximum: int = MAX_QUERY_INT) -> int | None:
+    """``raw`` as an integer in ``[minimum, maximum]``, or None: ASCII digits only, because
+    ``int()`` also accepts other scripts' digits, underscores and surrounding spaces, and
+    ``str.isdigit()`` accepts superscripts that ``int()`` then refuses."""
+    if not _ASCII_INT.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if minimum <= value <= maximum else None
 
 
 def pointer(loc: tuple[Any, ...]) -> str:
@@ -35,9 +78,27 @@ def validation_problem(
     )
 
 
+@web.stream_request_body
 class BaseHandler(web.RequestHandler):
+    """Bodies are streamed into a bounded buffer (``data_received``) rather than read whole
+    by Tornado, so an oversized body gets a 413 problem (and nothing runs) instead of
+    Tornado's bare 400 and a closed connection. Upload handlers override ``data_received``
+    and set their own limit."""
+
     #: set on handlers that answer without a token (health, readiness)
     public = False
+    _body_chunks: list[bytes] | None = None
+    _body_size = 0
+    _body_too_large = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every verb first refuses a body that went past the limit while streaming; the
+        # check runs before the verb so an oversized request changes nothing.
+        for verb in VERBS:
+            fn = cls.__dict__.get(verb.lower())
+            if fn is not None and not getattr(fn, "_checks_body", False):
+                setattr(cls, verb.lower(), _checking_body(fn))
 
     @property
     def backend(self) -> Any:
@@ -61,7 +122,8 @@ class BaseHandler(web.RequestHandler):
         cid = self.request.headers.get("X-Request-ID") or uuid.uuid4().hex
         correlation_id.set(cid[:64])
         self.set_header("X-Request-ID", cid[:64])
-        async with self.ctx.sessions.begin() as session:
+        # A read session: authenticating never takes the write lock (see auth/tokens.py).
+        async with self.ctx.sessions() as session:
             self.current_user = await self.backend.authenticator.authenticate(self.request, session)
         if self.current_user is None and not self.public:
             raise Unauthorized(
@@ -71,16 +133,50 @@ class BaseHandler(web.RequestHandler):
         limiter = self.backend.rate_limiter
         if limiter is not None and self.current_user is not None:
             limiter.check(self.principal.name)
+        if type(self).data_received is BaseHandler.data_received:
+            self._limit_body()
+
+    def _limit_body(self) -> None:
+        limit = self.ctx.settings.max_body_size
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and (strict_int(declared) or 0) > limit + DISCARD_MARGIN:
+            raise PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+        self._body_chunks = []
+        if self.request.connection is not None:
+            self.request.connection.set_max_body_size(limit + DISCARD_MARGIN)
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._body_chunks is None:
+            return
+        self._body_size += len(chunk)
+        if self._body_size > self.ctx.settings.max_body_size:
+            # Keep reading (and discarding) so the client gets the 413, not a reset.
+            self._body_too_large = True
+            self._body_chunks.clear()
+        elif not self._body_too_large:
+            self._body_chunks.append(chunk)
+
+    def check_body(self) -> None:
+        """Called before every verb: the streamed body is complete here."""
+        if self._body_too_large:
+            limit = self.ctx.settings.max_body_size
+            raise PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+        if self._body_chunks is not None:
+            self.request.body = b"".join(self._body_chunks)
+            self._body_chunks = None
 
     # --- input ---------------------------------------------------------------------------
 
     def json_body(self) -> Any:
         try:
-            return json.loads(self.request.body or b"null")
+            data = json.loads(self.request.body or b"null")
+        except RecursionError as exc:
+            raise _too_deep() from exc
         except (ValueError, UnicodeDecodeError) as exc:
-            from ..errors import BadRequest
-
             raise BadRequest(f"malformed JSON: {exc}") from exc
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise _too_deep()
+        return data
 
     def parse(self, model: type[M]) -> M:
         data = self.json_body()
@@ -97,16 +193,37 @@ class BaseHandler(web.RequestHandler):
         value = self.get_query_argument(name, default)
         return value if value != "" else default
 
-    def int_query(self, name: str, default: int) -> int:
+    def raw_query(self, name: str) -> str | None:
+        """The last value of query parameter ``name`` exactly as sent (percent-decoded only).
+
+        ``get_query_argument`` turns NUL into a space and strips whitespace, which would let
+        a file name be rewritten silently before it is validated."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed(
+                f"{name} is not UTF-8", errors=[FieldError(f"/{name}", "not valid UTF-8")]
+            ) from exc
+
+    def content_length(self) -> int | None:
+        """The declared body length, when it is a plain ASCII number."""
+        raw = self.request.headers.get("Content-Length")
+        return strict_int(raw) if raw is not None else None
+
+    def int_query(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int = MAX_QUERY_INT
+    ) -> int:
         raw = self.query(name)
         if raw is None:
             return default
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ValidationFailed(
-                f"{name} must be an integer", errors=[FieldError(f"/{name}", "not an integer")]
-            ) from exc
+        value = strict_int(raw, minimum=minimum, maximum=maximum)
+        if value is None:
+            why = f"an integer from {minimum} to {maximum} (ASCII digits)"
+            raise ValidationFailed(f"{name} must be {why}", errors=[FieldError(f"/{name}", why)])
+        return value
 
     def enum_query(self, name: str, enum: type[Any]) -> Any:
         raw = self.query(name)
@@ -136,6 +253,8 @@ class BaseHandler(web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if status_code == 405 or getattr(exc, "status_code", None) == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         if isinstance(exc, TrevorError):
             for name, value in exc.headers.items():
                 self.set_header(name, value)
@@ -158,11 +277,32 @@ class BaseHandler(web.RequestHandler):
             }
         )
 
+    def allowed_methods(self) -> list[str]:
+        base = web.RequestHandler
+        return [v for v in VERBS if getattr(type(self), v.lower()) is not getattr(base, v.lower())]
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, TrevorError):
             log.info("%s %s -> %s %s", self.request.method, self.request.path, value.status, value)
         else:
             super().log_exception(typ, value, tb)
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(
+        f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+        errors=[FieldError("", f"nesting deeper than {MAX_JSON_DEPTH}")],
+    )
+
+
+def _checking_body(fn: Any) -> Any:
+    @functools.wraps(fn)
+    async def verb(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
+        self.check_body()
+        return await fn(self, *args, **kwargs)
+
+    verb._checks_body = True  # type: ignore[attr-defined]
+    return verb
 
 
 class NotFoundHandler(BaseHandler):

@@ -23,7 +23,7 @@ from ..errors import FieldError, ValidationFailed
 from ..principal import Principal
 from ..schemas import Problem
 from ..services.events import EventFeed
-from .base import BaseHandler
+from .base import BaseHandler, strict_int
 from .notifications import flag
 from .spec import operation
 
@@ -49,11 +49,9 @@ class EventsHandler(BaseHandler):
         raw = self.request.headers.get("Last-Event-ID") or self.query("last_event_id")
         if raw is None or raw.strip() == "":
             return None
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            value = -1
-        if value < 0:
+        # ASCII digits in the database's range only (int() would take "١٢" or 10**30).
+        value = strict_int(raw.strip())
+        if value is None:
             raise ValidationFailed(
                 "Last-Event-ID must be an event id from this stream",
                 errors=[FieldError("/last_event_id", "not a non-negative integer")],

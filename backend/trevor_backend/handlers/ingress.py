@@ -54,12 +54,11 @@ class SignedUploadHandler(StreamedUploadHandler):
         await super().prepare()
         if self.request.method != "PUT":
             return
-        length = self.request.headers.get("Content-Length")
         self.upload = await self.backend.ingress.begin_signed_put(
             self.path_kwargs["oid"],
             self.query("expires"),
             self.query("signature"),
-            int(length) if length and length.isdigit() else None,
+            self.content_length(),
         )
         # The slot's size bounds the body; the margin lets our own check answer first.
         self.request.connection.set_max_body_size(self.upload.expected_size + (4 << 20))

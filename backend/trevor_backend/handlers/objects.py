@@ -26,14 +26,14 @@ class ObjectUploadHandler(StreamedUploadHandler):
         await super().prepare()
         if self.request.method != "POST":
             return
-        length = self.request.headers.get("Content-Length")
         self.upload = await self.backend.uploads.begin(
             self.principal,
             self.path_kwargs["rid"],
-            filename=self.query("filename"),
+            # Raw: Tornado's cleaned value would turn NUL into a space and strip the ends.
+            filename=self.raw_query("filename"),
             replaces=self.query("replaces"),
             sha256=self.request.headers.get("X-Trevor-Sha256"),
-            content_length=int(length) if length and length.isdigit() else None,
+            content_length=self.content_length(),
         )
         # Tornado's own limit guards every other endpoint; uploads are bounded by ours. The
         # margin (over one read chunk) lets our check fire first, so the client gets a 413

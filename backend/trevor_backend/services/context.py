@@ -15,6 +15,7 @@ class Settings:
     """Deployment settings the services read; filled from the traitlets application."""
 
     max_upload_size: int = 5 * 1024**3
+    max_body_size: int = 16 * 1024**2
     required_reviews: int = 2
     sdc_params: dict[str, Any] = field(default_factory=dict)
     preview_max_bytes: int = 20 * 1024**2

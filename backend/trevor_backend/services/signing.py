@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 import urllib.parse
 from datetime import UTC, datetime
@@ -19,6 +20,9 @@ from ..errors import Forbidden
 
 DOWNLOAD = "release-download"
 UPLOAD = "ingress-upload"
+# ASCII digits only: str.isdigit() also accepts superscripts such as "³", which int() refuses.
+_EXPIRES = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 def _message(purpose: str, ident: str, expires: int) -> bytes:
@@ -56,10 +60,10 @@ def verify(
 
     The signature is checked before the expiry so that the answer for a forged link never
     depends on the expiry it claims."""
-    if not expires or not sig or not expires.isdigit() or len(expires) > 12:
+    if not expires or not sig or not _EXPIRES.fullmatch(expires) or not _SIGNATURE.fullmatch(sig):
         raise Forbidden("this link is not valid (missing or malformed signature)")
     want = signature(secret, purpose, ident, int(expires))
-    if not hmac.compare_digest(want.encode(), sig.encode("utf-8", "replace")):
+    if not hmac.compare_digest(want.encode(), sig.encode()):
         raise Forbidden("this link is not valid (signature mismatch)")
     if int(expires) <= (time.time() if now is None else now):
         raise Forbidden("this link has expired; ask for a new one")
