@@ -17,6 +17,9 @@ class Principal:
     name: str
     admin: bool = False
     roles: dict[str, Role] = field(default_factory=dict)
+    #: how the caller proved who they are ("token", "oidc", "oidc-session", "jupyterhub"):
+    #: recorded with each audit event, so an admin can see who logged in how
+    auth_method: str | None = None
 
     @property
     def is_system(self) -> bool:

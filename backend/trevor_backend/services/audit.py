@@ -93,7 +93,12 @@ async def record(
     ).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
     # Round-trip the payload through JSON so the hash covers exactly what the database returns.
-    clean_payload = json.loads(_canonical(payload or {}))
+    payload = dict(payload or {})
+    if actor.auth_method is not None:
+        # How the actor logged in (oidc, jupyterhub, token beside them); absent: an API token
+        # under the default TokenAuthenticator, the only way in there.
+        payload.setdefault("auth_method", actor.auth_method)
+    clean_payload = json.loads(_canonical(payload))
     ev = AuditEvent(
         seq=seq,
         created_at=utcnow(),
