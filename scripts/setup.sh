@@ -20,3 +20,16 @@ fi
 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
 # JupyterLab extension: build labextension/ and link it into the venv (needs Node >= 20.19)
 bash scripts/build-labextension.sh
+# The identity tests' real servers, from npm by lockfile into the checkout: the certified OpenID
+# provider (oidc-provider) and JupyterHub's proxy (configurable-http-proxy).
+if command -v npm >/dev/null 2>&1; then
+  idnode=tests/identity/node
+  lock_want="$(sha256sum "$idnode/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$idnode/node_modules/.trevor-lock.sha256" 2>/dev/null)" != "$lock_want" ]; then
+    echo "==> setup: identity test servers (npm ci in $idnode)"
+    (cd "$idnode" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_want" > "$idnode/node_modules/.trevor-lock.sha256"
+  fi
+else
+  echo "warning: npm is not installed; the identity tests will fail" >&2
+fi
