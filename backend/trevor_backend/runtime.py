@@ -9,10 +9,13 @@ from typing import Any
 from .auth import Authenticator
 from .metrics import Metrics
 from .ratelimit import RateLimiter
+from .services.audit_search import AuditSearch
 from .services.context import Context
 from .services.deliveries import DeliveryService
 from .services.ingress import IngressService
 from .services.lineage import LineageService
+from .services.memberships import MembershipService
+from .services.metrics_summary import MetricsService
 from .services.notifications import NotificationService
 from .services.previews import PreviewService
 from .services.projects import ProjectService
@@ -40,6 +43,9 @@ class Backend:
         self.ingress = IngressService(self.ctx)
         self.deliveries = DeliveryService(self.ctx)
         self.notifications = NotificationService(self.ctx)
+        self.memberships = MembershipService(self.ctx)
+        self.audit_search = AuditSearch(self.ctx)
+        self.metrics_summary = MetricsService(self.ctx)
         self.metrics = Metrics()
 
     async def close(self) -> None:

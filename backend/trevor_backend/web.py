@@ -36,6 +36,18 @@ def _review_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     ]
 
 
+def _admin_routes() -> list[tuple[str, type[web.RequestHandler]]]:
+    from .handlers import audit, projects, summary
+
+    pid = ID.format("pid")
+    return [
+        (rf"/api/v1/projects/{pid}", projects.ProjectHandler),
+        (rf"/api/v1/projects/{pid}/members/(?P<username>[^/]+)", projects.MemberHandler),
+        (r"/api/v1/audit", audit.AuditSearchHandler),
+        (r"/api/v1/metrics/summary", summary.MetricsSummaryHandler),
+    ]
+
+
 def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     """Every API route; the OpenAPI document is generated from (and tested against) this."""
     # Imported here so each team's handler modules stay out of one shared import line.
@@ -71,12 +83,15 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"/api/v1/deliveries/{OID}/ack", ingress.DeliveryAckHandler),
         *_review_routes(),
         *_notification_routes(),
+        *_admin_routes(),
     ]
 
 
 def make_app(backend: Any, **settings: Any) -> web.Application:
+    from .dashboard import dashboard_routes
+
     return web.Application(
-        api_routes(),
+        [*api_routes(), *dashboard_routes()],
         default_handler_class=base.NotFoundHandler,
         log_function=_log_and_measure(backend),
         trevor=backend,

@@ -107,6 +107,19 @@ CASES = [
     Case("GET", R + "/report", expect(401, 200, 404, 200, 200), submitted=True),
     Case("GET", OBJ + "/lineage", expect(401, 200, 404, 404, 200)),
     Case("GET", OBJ + "/lineage", expect(401, 200, 404, 200, 200), submitted=True),
+    # Admin API (tests/backend/test_admin_api.py covers the behaviour); {pid} is p1, where
+    # dave is an output checker.
+    Case("GET", "/api/v1/projects/{pid}", expect(401, 200, 404, 200, 200)),
+    Case(
+        "PUT",
+        "/api/v1/projects/{pid}/members/{username}",
+        expect(401, 403, 403, 403, 200),
+        {"role": "senior_checker"},
+    ),
+    Case("DELETE", "/api/v1/projects/{pid}/members/{username}", expect(401, 403, 403, 403, 204)),
+    Case("GET", "/api/v1/audit", expect(401, 403, 403, 403, 200)),
+    Case("GET", "/api/v1/audit?format=csv", expect(401, 403, 403, 403, 200)),
+    Case("GET", "/api/v1/metrics/summary", expect(401, 403, 403, 403, 200)),
 ]
 
 
@@ -142,7 +155,7 @@ async def test_authorisation_matrix(live: LiveBackend, case: Case) -> None:
     for role in ROLES:
         rid, oid = await _fresh_request(alice, case.submitted)
         nid = await _notification_of_alice(live) if "{nid}" in case.path else ""
-        path = case.path.format(rid=rid, oid=oid, nid=nid)
+        path = case.path.format(pid="p1", username="dave", rid=rid, oid=oid, nid=nid)
         client = live.client(role)
         if case.raw is not None:
             reply = await client.request(case.method, path, body=case.raw)
@@ -163,6 +176,8 @@ def test_matrix_covers_every_route() -> None:
         .replace("{rid}", "(?P<rid>[A-Za-z0-9_-]+)")
         .replace("{oid}", "(?P<oid>[A-Za-z0-9_-]+)")
         .replace("{nid}", "(?P<nid>[A-Za-z0-9_-]+)")
+        .replace("{pid}", "(?P<pid>[A-Za-z0-9_-]+)")
+        .replace("{username}", "(?P<username>[^/]+)")
         for c in CASES
     }
     missing = [pattern for pattern, _ in api_routes() if pattern not in covered]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..contract import Direction, RequestStatus
+from ..errors import FieldError, ValidationFailed
 from ..schemas import AuditList, Problem, RequestCreate, RequestList, RequestOut
 from .base import BaseHandler
 from .spec import operation
@@ -32,6 +33,8 @@ class RequestsHandler(BaseHandler):
             "direction": "egress | ingress",
             "limit": "page size (1-200, default 50)",
             "cursor": "next_cursor of the previous page",
+            "stuck": "true: only requests waiting longer than the stuck-request SLA",
+            "older_than": "only requests in their current state longer than this: 90m, 12h, 3d",
         },
         responses={200: RequestList, 422: Problem, 401: Problem},
     )
@@ -43,8 +46,25 @@ class RequestsHandler(BaseHandler):
             direction=self.enum_query("direction", Direction),
             limit=self.int_query("limit", 50),
             cursor=self.query("cursor"),
+            stuck=self.query("stuck") in ("true", "1"),
+            older_than=duration_query(self, "older_than"),
         )
         self.write_json(out)
+
+
+def duration_query(handler: BaseHandler, name: str) -> float | None:
+    """A duration such as ``90m``, ``12h``, ``3d`` or plain seconds, in seconds."""
+    raw = handler.query(name)
+    if raw is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "s")
+    if not number.isascii() or not number.isdigit() or len(number) > 9:
+        raise ValidationFailed(
+            f"{name} must be a duration",
+            errors=[FieldError(f"/{name}", "a whole number with s, m, h, d or w: 12h, 3d")],
+        )
+    return float(int(number) * units[unit])
 
 
 class RequestHandler(BaseHandler):

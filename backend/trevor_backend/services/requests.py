@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -44,6 +45,16 @@ from .context import Context
 from .pagination import newest_first, next_cursor
 
 MAX_PAGE = 200
+#: States in which a request waits for the system or a checker, and so can be stuck.
+WAITING_STATES = (RequestStatus.SUBMITTED, RequestStatus.AGENT_REVIEW, RequestStatus.HUMAN_REVIEW)
+
+
+def stuck_condition(sla_seconds: float) -> list[Any]:
+    """SQL conditions of a request waiting past the SLA in a waiting state."""
+    return [
+        AirlockRequest.status.in_([s.value for s in WAITING_STATES]),
+        AirlockRequest.updated_at < utcnow() - timedelta(seconds=sla_seconds),
+    ]
 
 
 async def lock(session: AsyncSession, rid: str) -> AirlockRequest | None:
@@ -140,9 +151,18 @@ class RequestService:
         direction: Direction | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        stuck: bool = False,
+        older_than: float | None = None,
     ) -> RequestList:
+        """``stuck``: waiting (submitted, agent or human review) for longer than the
+        ``stuck_request_sla``; ``older_than``: in the current state for more than that many
+        seconds. Both measure from ``updated_at``, the time of the last transition."""
         limit = max(1, min(limit, MAX_PAGE))
         q = select(AirlockRequest).where(access.visible_filter(p))
+        if stuck:
+            q = q.where(*stuck_condition(self.ctx.settings.stuck_request_sla))
+        if older_than is not None:
+            q = q.where(AirlockRequest.updated_at < utcnow() - timedelta(seconds=older_than))
         if project:
             q = q.where(AirlockRequest.project_id == project)
         if status:
