@@ -1,14 +1,37 @@
 #!/usr/bin/env bash
 # Builds the JupyterLab extension (labextension/, TypeScript) into jupyter_trevor/labextension
-# and links it into the virtual environment so `jupyter lab` loads it from this checkout.
-# Idempotent and quick when nothing changed. Needs Node >= 20.19 and the venv's jlpm.
+# (and vendors Swagger UI for the backend's /api/v1/docs), and links it into the virtual
+# environment so `jupyter lab` loads it from this checkout. Skips the build when its inputs are
+# unchanged since the last successful build. Needs Node >= 20.19 and the venv's jlpm.
 # Usage: bash scripts/build-labextension.sh [--test]   (--test also runs the jest suite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+
+# Everything the build reads, except generated files (contract.gen.ts comes from openapi.json).
+inputs_hash() {
+  {
+    find labextension/src labextension/style labextension/scripts -type f \
+      ! -name contract.gen.ts ! -path '*/__tests__/*' -print0 | sort -z | xargs -0 sha256sum
+    sha256sum labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
+      docs/openapi.json install.json
+  } | sha256sum | cut -d' ' -f1
+}
+stamp=jupyter_trevor/labextension/.build-inputs.sha256
+want="$(inputs_hash)"
+if [ "${1:-}" != "--test" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
+  && [ -f jupyter_trevor/labextension/static/style.js ] \
+  && [ -f backend/trevor_backend/static/apidocs/vendor/swagger-ui-bundle.js ] \
+  && [ -e "$VENV/share/jupyter/labextensions/jupyter-trevor" ]; then
+  echo "labextension up to date (sources unchanged since the last build): skipped"
+  exit 0
+fi
+
 cd labextension
 # --immutable: the committed yarn.lock is the truth; a drifted lock fails here, not at runtime.
+echo "labextension: jlpm install"
 jlpm install --immutable
+echo "labextension: jlpm build:prod (TypeScript, webpack, Swagger UI for /api/v1/docs)"
 jlpm build:prod
 if [ "${1:-}" = "--test" ]; then
   jlpm test --ci
@@ -21,4 +44,6 @@ cd ..
   "$VENV/bin/jupyter" labextension list >&2
   exit 1
 }
+# Written last: an interrupted build leaves no stamp and is redone next time.
+echo "$want" > "$stamp"
 echo "labextension built: jupyter_trevor/labextension"

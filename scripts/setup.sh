@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Creates .venv and installs jupyter-trevor with its test extras (idempotent).
+# Creates .venv and installs jupyter-trevor with its test extras (idempotent; a re-run skips
+# what is already installed and unchanged, so the demo restarts in seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+START=$SECONDS
+step() { printf '==> [%3ds] setup: %s\n' "$((SECONDS - START))" "$*"; }
+
 # System packages the browser tests need (Debian's Chromium; never a downloaded browser).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's chromium (browser tests)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "warning: chromium is not installed; browser tests will fail (apt-get install chromium)" >&2
@@ -14,11 +19,23 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
+  step "creating $VENV"
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[test]"
+# The editable install only changes when pyproject.toml (dependencies, entry points) does.
+stamp="$VENV/.trevor-install.sha256"
+want="$(cat pyproject.toml "$VENV/pyvenv.cfg" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  step "Python packages up to date (pyproject.toml unchanged)"
+else
+  step "installing Python packages (pip; the first run takes a few minutes)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # Not --quiet: pip's own progress (a line per package, a bar on a terminal) shows it working.
+  "$VENV/bin/python" -m pip install -e ".[test]"
+  echo "$want" > "$stamp"
+fi
 # JupyterLab extension: build labextension/ and link it into the venv (needs Node >= 20.19)
+step "JupyterLab extension"
 bash scripts/build-labextension.sh
 # The identity tests' real servers, from npm by lockfile into the checkout: the certified OpenID
 # provider (oidc-provider) and JupyterHub's proxy (configurable-http-proxy).
@@ -33,3 +50,4 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "warning: npm is not installed; the identity tests will fail" >&2
 fi
+step "done"
