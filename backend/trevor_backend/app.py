@@ -153,6 +153,12 @@ class TrevorBackend(Application):
         15.0, config=True, help="Seconds of silence after which an event stream sends a comment."
     )
     # --- release and ingress (docs/release.md, docs/ingress.md) ---------------------------
+    crate_names_checkers = Bool(
+        False,
+        config=True,
+        help="Name the output checkers in released RO-Crates; by default they appear as "
+        "'checker 1', 'checker 2', as researchers see them (docs/audit.md).",
+    )
     release_url_lifetime = Int(
         7 * 24 * 3600,
         config=True,
@@ -282,6 +288,7 @@ class TrevorBackend(Application):
             events_poll_interval=self.events_poll_interval,
             events_heartbeat=self.events_heartbeat,
             release_url_lifetime=self.release_url_lifetime,
+            crate_names_checkers=self.crate_names_checkers,
             release_expiry_warning=self.release_expiry_warning,
             release_max_attempts=self.release_max_attempts,
             release_lease=self.release_lease,

@@ -31,6 +31,7 @@ class Settings:
     events_heartbeat: float = 15.0
     # Release and ingress (docs/release.md, docs/ingress.md); durations in seconds.
     release_url_lifetime: int = 7 * 24 * 3600
+    crate_names_checkers: bool = False
     release_expiry_warning: int = 24 * 3600
     release_max_attempts: int = 3
     release_lease: int = 900

@@ -26,7 +26,7 @@ import threading
 import urllib.parse
 import zipfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,32 @@ class CrateRequest:
     files: tuple[CrateFile, ...]
     reviews: tuple[CrateReview, ...] = ()
     software_version: str = ""
+    #: Name the checkers in the crate (operator option ``crate_names_checkers``); by default
+    #: they appear as "checker 1", "checker 2", the pseudonyms researchers know them by.
+    name_checkers: bool = False
+
+
+def presented(req: CrateRequest) -> CrateRequest:
+    """``req`` as the crate shows it: human reviewers replaced by their pseudonyms unless the
+    operator chose to name checkers. The crate leaves the TRE with the researcher, so it
+    reveals no more than the reviews API shows them; numbering follows that API (order of
+    review within the revision)."""
+    if req.name_checkers:
+        return req
+    numbers: dict[int, int] = {}
+    reviews = []
+    for review in req.reviews:
+        if review.kind == "human":
+            numbers[review.revision] = numbers.get(review.revision, 0) + 1
+            n = numbers[review.revision]
+            # The review id goes too: nothing in the crate may be joined to a checker's name.
+            review = replace(
+                review,
+                id=f"r{review.revision}-checker-{n}",
+                reviewer=CratePerson(id=f"checker-{n}", name=f"checker {n}"),
+            )
+        reviews.append(review)
+    return replace(req, reviews=tuple(reviews))
 
 
 def assign_arcnames(files: list[CrateFile]) -> list[CrateFile]:
@@ -138,14 +164,8 @@ def assign_arcnames(files: list[CrateFile]) -> list[CrateFile]:
         name = f"data/{f.filename}"
         if seen[f.filename.casefold()] > 1:
             name = f"data/{f.object_id}/{f.filename}"
-        out.append(_replace(f, arcname=name))
+        out.append(replace(f, arcname=name))
     return out
-
-
-def _replace(f: CrateFile, **changes: Any) -> CrateFile:
-    from dataclasses import replace
-
-    return replace(f, **changes)
 
 
 # --- metadata ------------------------------------------------------------------------------
@@ -161,6 +181,7 @@ def _person_id(p: CratePerson) -> str:
 
 def build_metadata(req: CrateRequest, released_at: datetime) -> dict[str, Any]:
     """The RO-Crate 1.1 metadata document (JSON-LD) of the release."""
+    req = presented(req)
     graph: list[dict[str, Any]] = []
     software = {
         "@id": "#trevor",
@@ -320,6 +341,7 @@ def build_metadata(req: CrateRequest, released_at: datetime) -> dict[str, Any]:
 
 def render_preview(req: CrateRequest, released_at: datetime) -> str:
     """``ro-crate-preview.html``: what a person opening the zip reads first."""
+    req = presented(req)
     names = {f.object_id: f.filename for f in req.files}
     return _templates.get_template("crate-preview.html").render(
         req=req,

@@ -10,12 +10,10 @@ Who sees what (``services.access`` rules):
 * admins (and the system) see every event;
 * everyone else sees the events of requests they may view *now* (researchers of the project
   see its requests; checkers once submitted) — events not tied to a request are admin-only;
-* checker-private detail is removed for callers who are not checkers of the project: review
-  events keep only their ids, revision and counts of objects, never comment statistics, content
-  digests or anything named private. A client refreshes through the REST API, which applies the
-  full rules (including checkers' blinding) to what it returns;
-* for the same callers, checkers and admins acting on the request are named by role
-  ("checker", "administrator"), as the reviews API anonymises checkers for researchers.
+* for callers who are not checkers of the project, checkers appear by pseudonym and
+  checker-private detail is removed, by the same rules as the request's audit log
+  (``services.blinding``). A client refreshes through the REST API, which applies the full
+  rules (including checkers' blinding) to what it returns.
 """
 
 from __future__ import annotations
@@ -25,54 +23,23 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from ..contract import CHECKER_ROLES, Role
 from ..orm import AirlockRequest, AuditEvent, Membership
 from ..principal import Principal
-from . import access
+from . import access, blinding
 from .context import Context
 
-#: Payload keys a non-checker may see on review.* events.
-PUBLIC_REVIEW_KEYS = ("review", "revision", "objects", "kind")
 BATCH = 500
-
-
-def is_checker_private(key: str) -> bool:
-    return key.startswith("private") or key in ("comments", "content_sha256", "narrative")
-
-
-def _privileged(p: Principal, ev: AuditEvent) -> bool:
-    return p.admin or p.is_system or bool(ev.project_id and p.is_checker(ev.project_id))
-
-
-def redact(p: Principal, ev: AuditEvent) -> dict[str, Any]:
-    """The payload ``p`` may see of an event they may see."""
-    payload = dict(ev.payload or {})
-    if _privileged(p, ev):
-        return payload
-    if ev.type.startswith("review."):
-        payload = {k: payload[k] for k in PUBLIC_REVIEW_KEYS if k in payload}
-    return {k: v for k, v in payload.items() if not is_checker_private(k)}
-
-
-def actor_name(p: Principal, ev: AuditEvent, actor_role: str | None) -> str:
-    """Who acted, as ``p`` may know it: researchers see their own side by name, the system by
-    its name, and checkers or administrators by role only."""
-    if _privileged(p, ev) or ev.actor_id is None or ev.actor_id == p.user_id:
-        return ev.actor
-    if actor_role == Role.RESEARCHER.value:
-        return ev.actor
-    return "checker" if actor_role in {r.value for r in CHECKER_ROLES} else "administrator"
 
 
 def event_data(p: Principal, ev: AuditEvent, actor_role: str | None = None) -> dict[str, Any]:
     """The JSON ``data`` of one server-sent event (``actor_role``: the actor's role on the
     event's project, if any)."""
-    payload = redact(p, ev)
+    payload = blinding.payload_for(p, ev)
     data: dict[str, Any] = {
         "seq": ev.seq,
         "type": ev.type,
         "created_at": ev.created_at.isoformat(),
-        "actor": actor_name(p, ev, actor_role),
+        "actor": blinding.actor_for(p, ev, actor_role),
         "project": ev.project_id,
         "request_id": ev.request_id,
         "object_id": ev.object_id,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -302,6 +303,7 @@ class ReleaseJob:
         try:
             writer = await ctx.store.open_writer(key)
             try:
+                snap = dataclasses.replace(snap, name_checkers=ctx.settings.crate_names_checkers)
                 result = await crate.write_zip(writer, snap, released_at, _object_source(ctx.store))
                 await writer.commit()
             except BaseException:

@@ -40,7 +40,7 @@ from ..schemas import (
 from ..sdc import statbarns
 from ..serialize import audit_out, object_out, request_out
 from ..statemachine import transition
-from . import access, audit
+from . import access, audit, blinding
 from .context import Context
 from .pagination import newest_first, next_cursor
 
@@ -354,7 +354,7 @@ class RequestService:
     ) -> AuditList:
         limit = max(1, min(limit, 1000))
         async with self.ctx.sessions() as session:
-            access.require_view(p, await session.get(AirlockRequest, rid))
+            r = access.require_view(p, await session.get(AirlockRequest, rid))
             rows = list(
                 await session.scalars(
                     select(AuditEvent)
@@ -363,8 +363,21 @@ class RequestService:
                     .limit(limit + 1)
                 )
             )
-        page = rows[:limit]
+            page = rows[:limit]
+            roles: dict[str, str] = {}
+            if not blinding.privileged(p, r.project_id):
+                roles = await blinding.actor_roles(
+                    session, r.project_id, (e.actor_id for e in page)
+                )
         return AuditList(
-            items=[audit_out(e) for e in page],
+            items=[
+                audit_out(e).model_copy(
+                    update={
+                        "actor": blinding.actor_for(p, e, roles.get(e.actor_id or "")),
+                        "payload": blinding.payload_for(p, e),
+                    }
+                )
+                for e in page
+            ],
             next_cursor=str(page[-1].seq) if len(rows) > limit else None,
         )
