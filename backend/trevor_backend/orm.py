@@ -366,3 +366,15 @@ class OutboxMessage(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateBucket(Base):
+    """A token bucket of the shared rate limiter (ratelimit.py): a caller's, or a caller's on
+    one route, as ``key`` says."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    tokens: Mapped[float] = mapped_column()
+    # Seconds since the epoch on the database's clock when ``tokens`` was last computed.
+    stamp: Mapped[float] = mapped_column()

@@ -132,7 +132,9 @@ class BaseHandler(web.RequestHandler):
             )
         limiter = self.backend.rate_limiter
         if limiter is not None and self.current_user is not None:
-            limiter.check(self.principal.name)
+            path, method = self.request.path, self.request.method or "GET"
+            for name, value in (await limiter.check(self.principal.name, method, path)).items():
+                self.set_header(name, value)
         if type(self).data_received is BaseHandler.data_received:
             self._limit_body()
 
