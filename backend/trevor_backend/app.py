@@ -18,13 +18,25 @@ from pathlib import Path
 from typing import Any
 
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Enum,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 from traitlets.config import Application
 
 from . import db
 from ._logging import configure_logging
 from .auth import Authenticator, TokenAuthenticator
-from .ratelimit import RateLimiter
+from .ratelimit import DatabaseBuckets, Limit, MemoryBuckets, RateLimiter
 from .reconciler import Reconciler, load_jobs
 from .runtime import Backend
 from .services.context import Context, Settings
@@ -88,6 +100,23 @@ class TrevorBackend(Application):
     sdc_params = Dict(config=True, help="Deployment-wide SDC parameters (SPEC §9 names).")
     rate_limit = Float(50.0, config=True, help="Sustained requests per second per caller; 0 off.")
     rate_burst = Int(200, config=True, help="Burst size for rate limiting.")
+    rate_limit_callers = Dict(
+        config=True,
+        help="Per-caller limits instead of rate_limit/rate_burst, by username: "
+        "{'ingest-bot': {'rate': 200, 'burst': 1000}}.",
+    )
+    rate_limit_routes = Dict(
+        config=True,
+        help="Extra limits per caller on one route, as in docs/openapi.json: "
+        "{'POST /api/v1/requests/{rid}/objects': {'rate': 1, 'burst': 20}}.",
+    )
+    rate_limit_store = Enum(
+        ["auto", "database", "memory"],
+        "auto",
+        config=True,
+        help="Where token buckets live: 'database' is shared by every replica; 'memory' is per "
+        "process; 'auto' is the database on PostgreSQL and memory on SQLite.",
+    )
     log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
     # --- reconciler and review (docs/review-workflow.md) ------------------------------------
     reconciler_enabled = Bool(
@@ -257,6 +286,18 @@ class TrevorBackend(Application):
         Params.from_mapping(proposal["value"])
         return proposal["value"]
 
+    @validate("rate_limit_callers", "rate_limit_routes")
+    def _check_rate_limits(self, proposal: Any) -> dict[str, Any]:
+        # Fail at start, naming the bad entry, not on the first request it would limit.
+        name = proposal["trait"].name
+        try:
+            RateLimiter(
+                MemoryBuckets(), None, **{name.removeprefix("rate_limit_"): proposal["value"]}
+            )
+        except ValueError as exc:
+            raise TraitError(str(exc)) from exc
+        return proposal["value"]
+
     @validate("required_reviews")
     def _check_reviews(self, proposal: Any) -> int:
         if proposal["value"] < 1:
@@ -317,9 +358,25 @@ class TrevorBackend(Application):
             settings=self.settings(),
             notifiers=[cls(parent=self) for cls in self.notifier_classes],
         )
-        limiter = RateLimiter(self.rate_limit, self.rate_burst) if self.rate_limit > 0 else None
         return Backend(
-            ctx=ctx, authenticator=self.authenticator_class(parent=self), rate_limiter=limiter
+            ctx=ctx,
+            authenticator=self.authenticator_class(parent=self),
+            rate_limiter=self.make_rate_limiter(ctx),
+        )
+
+    def make_rate_limiter(self, ctx: Context) -> RateLimiter | None:
+        default = Limit(self.rate_limit, self.rate_burst) if self.rate_limit > 0 else None
+        if default is None and not self.rate_limit_callers and not self.rate_limit_routes:
+            return None
+        store = self.rate_limit_store
+        if store == "auto":
+            store = "memory" if db.is_sqlite(ctx.engine) else "database"
+        buckets = DatabaseBuckets(ctx.engine, ctx.sessions) if store == "database" else None
+        return RateLimiter(
+            buckets or MemoryBuckets(),
+            default,
+            callers=dict(self.rate_limit_callers),
+            routes=dict(self.rate_limit_routes),
         )
 
     def make_reconciler(self, backend: Backend) -> Reconciler:
