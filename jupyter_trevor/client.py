@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
@@ -356,6 +357,17 @@ class BackendClient:
                 ) from None
             raise
         return digest.hexdigest()
+
+
+def hub_identity_token(environ: Mapping[str, str] | None = None) -> str:
+    """Under JupyterHub, the single-user server's own hub token (``JUPYTERHUB_API_TOKEN``).
+
+    Sent as the bearer token when no trevor token is configured, so a backend running
+    ``JupyterHubAuthenticator`` learns the hub user from the hub itself: nobody has to make or
+    paste a trevor token. Outside a hub this is empty and the configured token is used.
+    """
+    env = os.environ if environ is None else environ
+    return env.get("JUPYTERHUB_API_TOKEN", "")
 
 
 def _origin(url: str) -> str:

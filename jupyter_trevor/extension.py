@@ -21,7 +21,7 @@ from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Unicode, default, validate
 
 from ._version import __version__
-from .client import BackendClient
+from .client import BackendClient, hub_identity_token
 from .inbox import DEFAULT_INBOX_DIR, DeliveryResult, check_inbox_dir, deliver_all
 
 
@@ -38,7 +38,8 @@ class TrevorExtensionApp(ExtensionApp):
 
     token = Unicode(
         help="API token (or OIDC access token) sent to the backend as a Bearer token (env "
-        "TREVOR_TOKEN). Never sent to the browser.",
+        "TREVOR_TOKEN). Never sent to the browser. Default under JupyterHub: the server's "
+        "JUPYTERHUB_API_TOKEN, for a backend with JupyterHubAuthenticator.",
     ).tag(config=True)
 
     project = Unicode(
@@ -69,7 +70,8 @@ class TrevorExtensionApp(ExtensionApp):
 
     @default("token")
     def _default_token(self) -> str:
-        return os.environ.get("TREVOR_TOKEN", "")
+        # Under JupyterHub with no trevor token: forward the hub identity (client.py).
+        return os.environ.get("TREVOR_TOKEN", "") or hub_identity_token()
 
     @default("project")
     def _default_project(self) -> str:

@@ -31,17 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Float, List, Unicode, default
 
-from ..errors import Unauthorized, Unavailable
+from ..errors import Unavailable
 from ..principal import Principal
 from .base import bearer_token
-from .shadow import Identity, ShadowUserAuthenticator
+from .shadow import Identity, ShadowUserAuthenticator, invalid_token
 
 if TYPE_CHECKING:
     from tornado.httputil import HTTPServerRequest
 
 log = logging.getLogger("trevor_backend.auth")
-
-CHALLENGE = 'Bearer realm="trevor", error="invalid_token", error_description="{}"'
 
 
 class ProviderUnreachable(Unavailable):
@@ -200,19 +198,19 @@ class OIDCAuthenticator(ShadowUserAuthenticator):
         try:
             header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError, UnicodeError) as exc:
-            raise _invalid("the bearer token is not a well-formed JWT") from exc
+            raise invalid_token("the bearer token is not a well-formed JWT") from exc
         kid = header.get("kid")
         if header.get("alg") not in self.algorithms:
-            raise _invalid(f"tokens signed with {header.get('alg')!r} are not accepted")
+            raise invalid_token(f"tokens signed with {header.get('alg')!r} are not accepted")
         keys = await self.key_set(kid if isinstance(kid, str) else None)
         if isinstance(kid, str) and not _has_kid(keys, kid):
-            raise _invalid("the token is signed with a key the issuer does not publish")
+            raise invalid_token("the token is signed with a key the issuer does not publish")
         try:
             decoded = jwt.decode(token, keys, algorithms=list(self.algorithms))
         except BadSignatureError as exc:
-            raise _invalid("the token's signature does not verify") from exc
+            raise invalid_token("the token's signature does not verify") from exc
         except (JoseError, ValueError) as exc:
-            raise _invalid(f"the token could not be verified: {exc}") from exc
+            raise invalid_token(f"the token could not be verified: {exc}") from exc
         registry = jwt.JWTClaimsRegistry(
             leeway=int(self.leeway),
             iss={"essential": True, "value": self.issuer},
@@ -223,27 +221,27 @@ class OIDCAuthenticator(ShadowUserAuthenticator):
         try:
             registry.validate(decoded.claims)
         except ExpiredTokenError as exc:
-            raise _invalid("the token has expired") from exc
+            raise invalid_token("the token has expired") from exc
         except InvalidClaimError as exc:
             what = {"aud": "is for another audience", "iss": "is from another issuer"}
-            raise _invalid(
+            raise invalid_token(
                 f"the token {what.get(exc.claim, f'has an invalid {exc.claim!r} claim')}"
             ) from exc
         except MissingClaimError as exc:
-            raise _invalid(f"the token lacks the {exc.claim!r} claim") from exc
+            raise invalid_token(f"the token lacks the {exc.claim!r} claim") from exc
         except JoseError as exc:
-            raise _invalid(f"the token's claims are not valid: {exc}") from exc
+            raise invalid_token(f"the token's claims are not valid: {exc}") from exc
         return dict(decoded.claims)
 
     def identity_from_claims(self, claims: dict[str, Any], method: str) -> Identity:
         username = claims.get(self.username_claim)
         if not isinstance(username, str) or not username:
-            raise _invalid(f"the token has no {self.username_claim!r} claim to name the user")
+            raise invalid_token(f"the token has no {self.username_claim!r} claim to name the user")
         groups = claims.get(self.groups_claim) or []
         if isinstance(groups, str):
             groups = [groups]
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            raise _invalid(f"the {self.groups_claim!r} claim is not a list of strings")
+            raise invalid_token(f"the {self.groups_claim!r} claim is not a list of strings")
         email = claims.get("email")
         name = claims.get("name")
         return Identity(
@@ -281,7 +279,3 @@ def looks_like_jwt(value: str) -> bool:
 
 def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(k.kid == kid for k in keys.keys)
-
-
-def _invalid(detail: str) -> Unauthorized:
-    return Unauthorized(detail, headers={"WWW-Authenticate": CHALLENGE.format(detail)})

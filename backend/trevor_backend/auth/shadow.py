@@ -310,3 +310,9 @@ async def _sync_memberships(
     await session.flush()
     for project_id, role in sorted(wanted.items()):
         await set_membership(session, actor, project_id, user, role)
+
+
+def invalid_token(detail: str) -> Unauthorized:
+    """A 401 for a credential that was presented but is not good (RFC 6750 §3.1)."""
+    challenge = f'Bearer realm="trevor", error="invalid_token", error_description="{detail}"'
+    return Unauthorized(detail, headers={"WWW-Authenticate": challenge})
