@@ -63,6 +63,9 @@ def test_built_wheel_installs_with_both_extensions_enabled(tmp_path: Path) -> No
     assert data + "share/jupyter/labextensions/jupyter-trevor/package.json" in names
     assert data + "share/jupyter/labextensions/jupyter-trevor/install.json" in names
     assert "trevor_backend/alembic/versions/0001_initial_schema.py" in names
+    # The API reference page's Swagger UI, vendored at build time (no CDN).
+    assert "trevor_backend/static/apidocs/vendor/swagger-ui-bundle.js" in names
+    assert "trevor_backend/static/apidocs/init.js" in names
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

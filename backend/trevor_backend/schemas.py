@@ -48,6 +48,20 @@ class Ready(Model):
     checks: dict[str, str]
 
 
+class ApiLink(Model):
+    href: str
+    title: str
+
+
+class ApiIndex(Model):
+    """``GET /api/v1/``: where to start (links to the API description and the main lists)."""
+
+    name: str
+    version: str
+    api_version: str
+    links: dict[str, ApiLink]
+
+
 class Version(Model):
     version: str
     api: str

@@ -48,6 +48,18 @@ def _admin_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     ]
 
 
+def _apidocs_routes() -> list[tuple[str, type[web.RequestHandler]]]:
+    from .handlers import apidocs
+
+    return [
+        (r"/api/v1/", apidocs.ApiIndexHandler),
+        (r"/api/v1", apidocs.ApiRootHandler),
+        (r"/api/v1/openapi.json", apidocs.OpenApiHandler),
+        (r"/api/v1/docs", apidocs.ApiDocsHandler),
+        (r"/api/v1/docs/(?P<asset>[A-Za-z0-9._-]+)", apidocs.ApiDocsAssetHandler),
+    ]
+
+
 def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     """Every API route; the OpenAPI document is generated from (and tested against) this."""
     # Imported here so each team's handler modules stay out of one shared import line.
@@ -57,6 +69,7 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (r"/health", health.HealthHandler),
         (r"/ready", health.ReadyHandler),
         (r"/metrics", metrics.MetricsHandler),
+        *_apidocs_routes(),
         (r"/api/v1/users/me", users.MeHandler),
         (r"/api/v1/projects", users.ProjectsHandler),
         (r"/api/v1/statbarns", users.StatbarnsHandler),

@@ -44,6 +44,12 @@ CASES = [
     Case("GET", "/health", expect(200, 200, 200, 200, 200)),
     Case("GET", "/ready", expect(200, 200, 200, 200, 200)),
     Case("GET", "/metrics", expect(200, 200, 200, 200, 200)),
+    # Where to start: links, the OpenAPI document and the human API reference, for anyone.
+    Case("GET", "/api/v1/", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/api/v1", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/openapi.json", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/docs", expect(200, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/docs/{asset}", expect(200, 200, 200, 200, 200)),
     Case("GET", "/api/v1/users/me", expect(401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/projects", expect(401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/statbarns", expect(401, 200, 200, 200, 200)),
@@ -155,7 +161,9 @@ async def test_authorisation_matrix(live: LiveBackend, case: Case) -> None:
     for role in ROLES:
         rid, oid = await _fresh_request(alice, case.submitted)
         nid = await _notification_of_alice(live) if "{nid}" in case.path else ""
-        path = case.path.format(pid="p1", username="dave", rid=rid, oid=oid, nid=nid)
+        path = case.path.format(
+            pid="p1", username="dave", rid=rid, oid=oid, nid=nid, asset="init.js"
+        )
         client = live.client(role)
         if case.raw is not None:
             reply = await client.request(case.method, path, body=case.raw)
@@ -178,6 +186,7 @@ def test_matrix_covers_every_route() -> None:
         .replace("{nid}", "(?P<nid>[A-Za-z0-9_-]+)")
         .replace("{pid}", "(?P<pid>[A-Za-z0-9_-]+)")
         .replace("{username}", "(?P<username>[^/]+)")
+        .replace("{asset}", "(?P<asset>[A-Za-z0-9._-]+)")
         for c in CASES
     }
     missing = [pattern for pattern, _ in api_routes() if pattern not in covered]
