@@ -126,3 +126,11 @@ class Unavailable(TrevorError):
     status = 503
     slug = "unavailable"
     title = "Service unavailable"
+
+
+class IntegrityFailed(Conflict):
+    """An object's stored bytes are missing or no longer match the sha256 recorded at upload:
+    the record and the store disagree, so nothing is served (admins are alerted)."""
+
+    slug = "integrity"
+    title = "Stored bytes do not match the record"

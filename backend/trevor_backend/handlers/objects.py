@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from tornado import web
 
+from ..errors import TrevorError
 from ..schemas import EvidenceIn, MetadataIn, ObjectOut, Problem, RequestOut
+from ..services import integrity
 from ..storage import content_disposition
+from ..storage.verified import IntegrityFailure, iter_verified
 from .base import BaseHandler
 from .spec import operation
 from .streaming import StreamedUploadHandler
@@ -71,18 +76,44 @@ class ObjectHandler(BaseHandler):
 
 class ObjectContentHandler(BaseHandler):
     @operation(
-        "The object's bytes", tags="objects", responses={200: "application/octet-stream", **_ERRORS}
+        "The object's bytes, verified against the recorded size and sha256 while streaming "
+        "(409 when the stored bytes are missing or changed; for objects over 16 MiB a change "
+        "found late ends the body short of its Content-Length)",
+        tags="objects",
+        responses={200: "application/octet-stream", 409: Problem, **_ERRORS},
     )
     async def get(self, rid: str, oid: str) -> None:
         obj = await self.backend.requests.open_content(self.principal, rid, oid)
+        chunks = iter_verified(self.ctx.store, obj.storage_key, obj.size, obj.sha256)
+        try:
+            # Nothing is sent before the first verified chunk: up to HOLD_BYTES the whole
+            # object is checked here, so a failure is still a clean problem.
+            first = await anext(chunks, b"")
+        except IntegrityFailure as exc:
+            raise await self._failed(rid, oid, exc) from exc
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Disposition", content_disposition(obj.filename))
         self.set_header("Content-Length", str(obj.size))
         self.set_header("X-Trevor-Sha256", obj.sha256)
-        async for chunk in self.ctx.store.iter_bytes(obj.storage_key):
-            self.write(chunk)
+        try:
+            self.write(first)
             await self.flush()
+            async for chunk in chunks:
+                self.write(chunk)
+                await self.flush()
+        except IntegrityFailure as exc:
+            # Headers are gone: end the connection short of Content-Length so the client
+            # sees an incomplete body, never altered bytes presented as complete.
+            await self._failed(rid, oid, exc)
+            self.request.connection.close()
+            with contextlib.suppress(Exception):
+                self.finish()
+            return
         self.finish()
+
+    async def _failed(self, rid: str, oid: str, exc: IntegrityFailure) -> TrevorError:
+        r, obj = await self.backend.requests.get_object(self.principal, rid, oid)
+        return await integrity.report(self.ctx, self.principal, r, obj, exc, "content")
 
 
 class ObjectMetadataHandler(BaseHandler):

@@ -11,7 +11,7 @@ class ObjectPreviewHandler(BaseHandler):
     @operation(
         "A sanitised HTML preview of the object (metadata only when too large)",
         tags="objects",
-        responses={200: PreviewOut, 401: Problem, 403: Problem, 404: Problem},
+        responses={200: PreviewOut, 401: Problem, 403: Problem, 404: Problem, 409: Problem},
     )
     async def get(self, rid: str, oid: str) -> None:
         self.write_json(await self.backend.previews.preview(self.principal, rid, oid))

@@ -34,7 +34,8 @@ import nh3
 
 from ..principal import Principal
 from ..schemas import PreviewOut
-from . import audit
+from ..storage.verified import IntegrityFailure, read_verified
+from . import audit, integrity
 from .context import Context
 
 log = logging.getLogger("trevor_backend.previews")
@@ -324,7 +325,10 @@ class PreviewService:
                 note=f"file larger than the preview limit ({limit} bytes): metadata only",
             )
         else:
-            data = await self.ctx.store.read_bytes(obj.storage_key)
+            try:
+                data = await read_verified(self.ctx.store, obj.storage_key, obj.size, obj.sha256)
+            except IntegrityFailure as exc:
+                raise await integrity.report(self.ctx, p, r, obj, exc, "preview") from exc
             rendered = await asyncio.to_thread(safe_render, obj.filename, data)
         async with self.ctx.sessions.begin() as session:
             await audit.record(
