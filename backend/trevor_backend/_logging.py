@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from . import tracing
 from .principal import correlation_id
 
 
@@ -17,6 +18,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "correlation_id": correlation_id.get(),
+            **tracing.current_ids(),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

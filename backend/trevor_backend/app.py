@@ -33,7 +33,7 @@ from traitlets import (
 )
 from traitlets.config import Application
 
-from . import db
+from . import db, tracing
 from ._logging import configure_logging
 from .auth import Authenticator, TokenAuthenticator
 from .ratelimit import DatabaseBuckets, Limit, MemoryBuckets, RateLimiter
@@ -118,6 +118,14 @@ class TrevorBackend(Application):
         "process; 'auto' is the database on PostgreSQL and memory on SQLite.",
     )
     log_json = Bool(False, config=True, help="Structured JSON log lines (env TREVOR_LOG_JSON=1).")
+    tracing_enabled = Bool(
+        config=True,
+        help="OpenTelemetry traces over OTLP/HTTP (env TREVOR_TRACING=1; the exporter reads the "
+        "OTEL_EXPORTER_OTLP_* variables; needs jupyter-trevor[tracing]).",
+    )
+    tracing_service_name = Unicode(
+        "trevor-backend", config=True, help="The service.name of this backend's spans."
+    )
     # --- reconciler and review (docs/review-workflow.md) ------------------------------------
     reconciler_enabled = Bool(
         True, config=True, help="Run the reconciler (background jobs) in this serving process."
@@ -243,6 +251,10 @@ class TrevorBackend(Application):
     def _auto_migrate_default(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @default("tracing_enabled")
+    def _tracing_default(self) -> bool:
+        return os.environ.get("TREVOR_TRACING", "") not in ("", "0", "false")
+
     @default("log_json")
     def _log_json_default(self) -> bool:
         return os.environ.get("TREVOR_LOG_JSON", "") not in ("", "0", "false")
@@ -344,6 +356,9 @@ class TrevorBackend(Application):
 
     async def make_backend(self, *, migrate: bool | None = None) -> Backend:
         engine = db.make_engine(self.database_url)
+        if self.tracing_enabled:
+            tracing.setup(service_name=self.tracing_service_name)
+            tracing.instrument_engine(engine)
         if self.auto_migrate if migrate is None else migrate:
             await db.upgrade(engine)
         elif await db.current_revision(engine) != db.head_revision():
@@ -423,6 +438,7 @@ class TrevorBackend(Application):
                 await reconciler.stop()
             await server.close_all_connections()
             await backend.close()
+            tracing.shutdown()  # flushes the spans not yet exported
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
