@@ -455,9 +455,14 @@ def check_with_evidence(
 
 
 def suppress(result: pd.DataFrame, **params: Any) -> TrevorFrame:
-    """The suggested suppressed table (failing cells and their protectors blanked)."""
+    """The suggested suppressed table (failing cells and their protectors blanked).
+
+    Raises ValueError, saying why and what to do, when no suppression passes the audit."""
     report = check(result, **params)
     evidence = evidence_of(result)
+    refusal = [f for f in report.findings if f.rule == "suppression"]
+    if refusal:
+        raise ValueError(refusal[0].message)
     if report.suppression is None or not isinstance(evidence, TableEvidence):
         return (
             _finish(pd.DataFrame(result), evidence)

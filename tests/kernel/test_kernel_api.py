@@ -133,6 +133,10 @@ def test_pivot_describe_and_models(data: pd.DataFrame) -> None:
 def test_tag_table_writes_manifest_with_bound_evidence(
     data: pd.DataFrame, isolated_workspace: Path
 ) -> None:
+    # West has 6 records: its row total, implied by the others, is below the threshold and
+    # no suppression can protect its cells (test_suppression_properties); with the west
+    # records twice the small cells can be protected and the report carries a suggestion.
+    data = pd.concat([data, data[data.region == "west"]], ignore_index=True)
     table = trevor.crosstab(data.region, data.sex)
     out = trevor.tag(
         table,
@@ -170,6 +174,7 @@ def test_tag_table_writes_manifest_with_bound_evidence(
 def test_retagging_makes_versions_and_keeps_the_old_ones(
     data: pd.DataFrame, isolated_workspace: Path
 ) -> None:
+    data = pd.concat([data, data[data.region == "west"]], ignore_index=True)  # as above
     table = trevor.crosstab(data.region, data.sex)
     first = trevor.tag(table, title="Region by sex", id="region-sex")
     fixed = trevor.suppress(table)
@@ -189,6 +194,14 @@ def test_retagging_makes_versions_and_keeps_the_old_ones(
         workspace.read_output(isolated_workspace, "region-sex", version=3)
     with pytest.raises(ValueError):
         workspace.read_output(isolated_workspace, "../etc")
+
+
+def test_suppress_refuses_when_no_suppression_protects(data: pd.DataFrame) -> None:
+    """West's 6 records: its row total follows from the others, so no blanking keeps its
+    cells' intervals 10 wide. suppress() says so and what to do instead of blanking."""
+    table = trevor.crosstab(data.region, data.sex)
+    with pytest.raises(ValueError, match="merge small categories"):
+        trevor.suppress(table)
 
 
 def test_tag_figure_model_series_and_file(

@@ -63,6 +63,11 @@ class Params:
     # How many largest contributions per cell the kernel keeps as evidence; at least
     # max(nk_n, 2) so both dominance rules can be evaluated later with other parameters.
     evidence_top_k: int = 5
+    # Protection a suppressed cell must keep against the published totals (docs/sdc.md):
+    # frequency tables, the width of the attacker's interval (None: ``threshold``);
+    # magnitude tables, the share of the cell's value either side (None: ``p_ratio``).
+    protection_level: int | None = None
+    protection_ratio: float | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -118,14 +123,18 @@ _INT_FIELDS = {
     "rounding_base",
     "max_file_size",
     "evidence_top_k",
+    "protection_level",
 }
-_FRACTION_FIELDS = {"p_ratio", "nk_k"}
+_FRACTION_FIELDS = {"p_ratio", "nk_k", "protection_ratio"}
+_OPTIONAL_FIELDS = {"protection_level", "protection_ratio"}
 _BOOL_FIELDS = {"zeros_are_disclosive", "check_missing_values"}
-_MINIMUM = {"nk_n": 1, "rounding_base": 1, "evidence_top_k": 1}
+_MINIMUM = {"nk_n": 1, "rounding_base": 1, "evidence_top_k": 1, "protection_level": 1}
 
 
 def _validate(key: str, value: Any, shown: str | None = None) -> None:
     shown = shown or key
+    if value is None and key in _OPTIONAL_FIELDS:
+        return
     if key in _BOOL_FIELDS:
         if not isinstance(value, bool):
             raise ValueError(f"SDC parameter {shown!r} must be true or false, not {value!r}")

@@ -15,7 +15,7 @@ from .checks import FAIL, PASS, REVIEW, Finding, worst
 from .differencing import differencing
 from .evidence import TableEvidence, counts_from_table, evidence_from_json
 from .params import DEFAULT, Params
-from .suppression import suggest
+from .suppression import ADVICE, Unprotectable, suggest
 
 __all__ = [
     "Finding",
@@ -189,8 +189,30 @@ def check_evidence(
                 for i, j in f.positions
             }
         )
-        report.suppression = suggest(ev, [list(p) for p in primary], params.rounding_base)
+        _offer_suppression(report, ev, [list(p) for p in primary], params)
     return report
+
+
+def _offer_suppression(
+    report: ObjectReport, ev: TableEvidence, primary: list[list[int]], params: Params
+) -> None:
+    """Attach the audited suggestion, or say why none can be offered and what to do."""
+    try:
+        report.suppression = suggest(ev, primary, params)
+    except Unprotectable as exc:
+        report.suppression = None
+        report.findings.append(
+            Finding(
+                rule="suppression",
+                status=FAIL,
+                message="no suppression of this table passes the attacker's audit ("
+                + "; ".join(exc.why[:3])
+                + ("; …" if len(exc.why) > 3 else "")
+                + f"): {ADVICE}",
+                cells=[ev.cell_labels(i, j) for i, j in exc.cells],
+                positions=[[int(i), int(j)] for i, j in exc.cells],
+            )
+        )
 
 
 def _check_columns(evidence: TableEvidence, statbarn: str | None, params: Params) -> ObjectReport:

@@ -1,17 +1,19 @@
-"""Suppression suggestions: primary cells from the failing rules, then secondary cells so
-that the row and column totals cannot give a suppressed cell back.
+"""Suppression suggestions: primary cells from the failing rules, secondary cells chosen so
+that every primary cell keeps its protection level (``protection.py``) against the
+published cells and totals (``linear.py``), then an audit by the attacker's own programme.
 
-Totals are treated as public whether or not the table shows margins: they are usually
-released elsewhere (ACRO issue #198 was margins recomputed after suppression revealing the
-suppressed cells). An attacker knows every published cell, every row and column total, and
-that counts are not negative. A suppressed cell can then take other values exactly when
-there is a cycle of suppressed cells through it, alternating between rows and columns, along
-which we can add to every other cell and take from the rest without making any cell
-negative (the null space of the totals is spanned by such cycles). In the digraph with an
-arc row->column for every suppressed cell (it may grow) and column->row for every suppressed
-cell holding more than zero (it may shrink), that is a directed cycle through the cell's
-arc. ``protected`` tests it; ``secondary`` adds the cheapest cells (fewest contributors,
-never an empty cell when a populated one will do) until every primary cell is protected.
+Secondary cells come from one linear programme per primary cell and direction (the classic
+formulation of Kelly, Golden and Assad, as in tau-ARGUS): find a change of the table that
+keeps every published cell and every total, moves the primary cell up by its upper
+protection (or down by its lower) and stays within the known bounds, at the least
+information lost, where a cell already suppressed costs nothing and any other costs its
+weight (contributors, or value) per unit it moves. Every cell the change moves is
+suppressed. That change is itself a table the attacker cannot rule out, so the primary
+cell's interval reaches that far, and suppressing more cells later only widens it. The
+programmes differ in a few bounds and costs, so HiGHS re-solves each from the last basis.
+
+Tables of medians, spreads and extremes have no linear totals: a margin gives a cell away
+only when it covers that single non-empty cell, and those pairs are suppressed together.
 """
 
 from __future__ import annotations
@@ -19,193 +21,342 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from .evidence import TableEvidence, json_label
+from .linear import LinearTable, build, kind_of
+from .lp import LinearProgram
+from .params import Params
+from .protection import Audit, Levels, audit, json_bound, levels, unprotected
+
+# Deviations smaller than this (relative to the table's scale) are solver noise.
+_MOVED = 1e-9
+
+ADVICE = (
+    "merge small categories (fewer, larger cells), drop the margins or publish the table"
+    " without the problem line, or publish the rounded table instead"
+)
 
 
-def _inner(ev: TableEvidence) -> tuple[list[int], list[int]]:
-    rows = [i for i in range(ev.shape[0]) if i not in ev.margin_rows]
-    cols = [j for j in range(ev.shape[1]) if j not in ev.margin_cols]
-    return rows, cols
+class Unprotectable(Exception):
+    """No suppression of this table protects every primary cell."""
+
+    def __init__(self, cells: list[tuple[int, int]], why: list[str]) -> None:
+        super().__init__("; ".join(why))
+        self.cells = cells
+        self.why = why
 
 
-def _reach(
-    rows: np.ndarray, cols: np.ndarray, grow: np.ndarray, shrink: np.ndarray, forward: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes reachable from (forward) or reaching (not forward) the start nodes."""
-    rows, cols = rows.copy(), cols.copy()
-    front_r, front_c = rows.copy(), cols.copy()
-    while front_r.any() or front_c.any():
-        if forward:
-            new_c = grow[front_r].any(axis=0) & ~cols
-            new_r = shrink[:, front_c].any(axis=1) & ~rows
+def _scale(lt: LinearTable) -> float:
+    top = float(np.max(np.abs(lt.value))) if lt.size else 1.0
+    return top if lt.kind == "magnitude" and top > 0 else 1.0
+
+
+# Above this many (primary cells x unknowns), boxes are tried before the programmes.
+BOX_FIRST = 100_000
+
+
+def secondary_boxes(lt: LinearTable, need: Levels, suppressed: np.ndarray) -> list[int]:
+    """Protect primary cells with boxes (tau-ARGUS's hypercube method), cheapest first.
+
+    A box around an inner primary cell takes another value on every key level; adding the
+    protection to the corners with an even number of changed levels and taking it from
+    the odd ones keeps every total of the hypercube, so it is a table the attacker cannot
+    rule out. Each primary gets the cheapest box whose corners have room (vectorised over
+    all boxes at once); ``suppressed`` is updated in place. Returns the indices (into
+    ``need``) of primaries without a box (margins, tables that are not a full product).
+    """
+    n_inner, dims = lt.coords.shape
+    order = np.argsort(-(need.lower + need.upper), kind="stable")
+    if dims == 0 or n_inner == 0:
+        return [int(k) for k in order]
+    sizes = tuple(int(s) for s in lt.coords.max(axis=0) + 1)
+    cube = np.full(sizes, -1, dtype=np.int64)
+    cube[tuple(lt.coords.T)] = np.arange(n_inner)
+    if (cube < 0).any():
+        return [int(k) for k in order]
+    grow = (lt.upper - lt.value)[cube]
+    shrink = (lt.value - lt.lower)[cube]
+    weight = lt.weight[cube]
+    free = ~suppressed[cube]
+    subsets = [[d for d in range(dims) if bits >> d & 1] for bits in range(1, 2**dims)]
+    leftover = []
+    for k in order:
+        var = int(need.vars[k])
+        if var >= n_inner:
+            leftover.append(int(k))
+            continue
+        up, down = need.upper[k], need.lower[k]
+        slack = 1e-9 * max(1.0, up, down)
+        c = lt.coords[var]
+        cost = np.zeros(sizes)
+        ok = np.ones(sizes, dtype=bool)
+        for changed in subsets:
+            index = tuple(slice(None) if d in changed else int(c[d]) for d in range(dims))
+            shape = tuple(sizes[d] if d in changed else 1 for d in range(dims))
+            if len(changed) % 2:  # shrinks when the cell grows
+                room = (shrink[index] >= up - slack) & (grow[index] >= down - slack)
+            else:
+                room = (grow[index] >= up - slack) & (shrink[index] >= down - slack)
+            cost = cost + (weight[index] * free[index]).reshape(shape)
+            ok &= room.reshape(shape)
+        for d in range(dims):
+            ok[(slice(None),) * d + (int(c[d]),)] = False
+        if not ok.any():
+            leftover.append(int(k))
+            continue
+        best = np.unravel_index(int(np.argmin(np.where(ok, cost, np.inf))), sizes)
+        for changed in subsets:
+            corner = tuple(best[d] if d in changed else int(c[d]) for d in range(dims))
+            free[corner] = False
+            suppressed[cube[corner]] = True
+    return leftover
+
+
+def secondary_linear(
+    lt: LinearTable,
+    need: Levels,
+    suppressed: np.ndarray | None = None,
+    only: list[int] | None = None,
+) -> np.ndarray:
+    """Suppressed unknowns (bool mask) protecting every primary one; raises Unprotectable.
+
+    ``suppressed``: cells already chosen; ``only``: the primaries (indices into ``need``)
+    still to protect."""
+    m = lt.size
+    if suppressed is None:
+        suppressed = np.zeros(m, dtype=bool)
+        suppressed[need.vars] = True
+    if only is None:
+        if len(need.vars) * m > BOX_FIRST:
+            # Boxes first, then a programme only for primaries still short of protection
+            # (most are covered by the other primaries and boxes around them).
+            only = unprotected(lt, suppressed, need, secondary_boxes(lt, need, suppressed))
         else:
-            new_r = grow[:, front_c].any(axis=1) & ~rows
-            new_c = shrink[front_r].any(axis=0) & ~cols
-        rows |= new_r
-        cols |= new_c
-        front_r, front_c = new_r, new_c
-    return rows, cols
+            only = [int(k) for k in np.argsort(-(need.lower + need.upper), kind="stable")]
+    if not only:
+        return suppressed
+    scale = _scale(lt)
+    value = lt.value / scale
+    grow = (lt.upper - lt.value) / scale  # room up
+    shrink = (lt.value - lt.lower) / scale  # room down
+    weight = lt.weight / scale
+    a = lt.relations
+    if a.shape[0] == 0:
+        return suppressed  # nothing ties the cells: blanking is enough
+    # Columns: d_up (m) then d_down (m); relations @ (d_up - d_down) == 0.
+    lp = LinearProgram(
+        np.concatenate([weight, weight]) * ~np.concatenate([suppressed, suppressed]),
+        np.zeros(2 * m),
+        np.concatenate([grow, shrink]),
+        sparse.hstack([a, -a]),
+        np.zeros(a.shape[0]),
+        np.zeros(a.shape[0]),
+    )
+    del value
+
+    def move(var: int, up: bool, amount: float) -> bool:
+        """Find the cheapest change moving ``var`` by ``amount``; suppress what it moves."""
+        col, other = (var, m + var) if up else (m + var, var)
+        lp.set_bounds(np.array([col, other]), np.array([amount, 0.0]), np.array([amount, 0.0]))
+        status, _, x = lp.solve()
+        lp.set_bounds(
+            np.array([var, m + var]), np.array([0.0, 0.0]), np.array([grow[var], shrink[var]])
+        )
+        if status != "optimal":
+            return False
+        moved = (np.abs(x[:m]) + np.abs(x[m:])) > _MOVED * max(1.0, amount)
+        new = np.flatnonzero(moved & ~suppressed)
+        if len(new):
+            suppressed[new] = True
+            lp.set_costs(np.concatenate([new, new + m]), np.zeros(2 * len(new)))
+        return True
+
+    def furthest(var: int, up: bool) -> float:
+        """How far ``var`` can move at all (every cell may be suppressed)."""
+        col, other = (var, m + var) if up else (m + var, var)
+        costs = np.concatenate([weight, weight]) * ~np.concatenate([suppressed, suppressed])
+        lp.set_costs(np.arange(2 * m), np.zeros(2 * m))
+        lp.set_costs(np.array([col]), np.array([-1.0]))
+        lp.set_bounds(np.array([other]), np.array([0.0]), np.array([0.0]))
+        status, objective, _ = lp.solve()
+        lp.set_bounds(
+            np.array([var, m + var]), np.array([0.0, 0.0]), np.array([grow[var], shrink[var]])
+        )
+        lp.set_costs(np.arange(2 * m), costs)
+        return -objective if status == "optimal" else (np.inf if status == "unbounded" else 0)
+
+    failed: list[tuple[int, str]] = []
+    for k in only:
+        var = int(need.vars[k])
+        upper, lower = need.upper[k] / scale, need.lower[k] / scale
+        ok_up = upper <= 0 or move(var, True, upper)
+        ok_down = lower <= 0 or move(var, False, lower)
+        if not (ok_up and ok_down) and lt.kind == "frequency":
+            # The width may be split differently: lower + upper = level, lower <= value.
+            most_up, most_down = furthest(var, True), furthest(var, False)
+            level = float(need.width[k])
+            low_end = max(0.0, level - most_up)
+            high_end = min(float(lt.value[var]), most_down)
+            if low_end <= high_end + 1e-9:
+                lower = min(max(lower, low_end), high_end)
+                upper = level - lower
+                ok_up = upper <= 0 or move(var, True, upper)
+                ok_down = lower <= 0 or move(var, False, lower)
+                need.lower[k], need.upper[k] = lower, upper
+        if not ok_up:
+            failed.append((var, "upwards"))
+        if not ok_down:
+            failed.append((var, "downwards"))
+    if failed:
+        raise Unprotectable(
+            [tuple(int(v) for v in lt.positions[var]) for var, _ in failed],
+            [
+                f"no change of the table moves cell {tuple(int(v) for v in lt.positions[var])}"
+                f" {direction} far enough without changing a published total"
+                for var, direction in failed
+            ],
+        )
+    return suppressed
 
 
-def _one(n: int, k: int) -> np.ndarray:
-    out = np.zeros(n, dtype=bool)
-    out[k] = True
+def secondary_other(lt: LinearTable, ev: TableEvidence, primary: np.ndarray) -> np.ndarray:
+    """Non-additive statistics: a margin covering a single non-empty cell equals it."""
+    full = primary.copy()
+    nr, nc = ev.shape
+    inner_rows = [i for i in range(nr) if i not in ev.margin_rows]
+    inner_cols = [j for j in range(nc) if j not in ev.margin_cols]
+    pairs = []
+    for i, j in map(tuple, np.argwhere(ev.margin_mask() & ev.published_mask())):
+        rows = inner_rows if i in ev.margin_rows else [i]
+        cols = inner_cols if j in ev.margin_cols else [j]
+        members = [(r, c) for r in rows for c in cols if ev.n[r, c] > 0]
+        if len(members) == 1:
+            pairs.append(((int(i), int(j)), members[0]))
+    changed = True
+    while changed:
+        changed = False
+        for a, b in pairs:
+            if full[a] != full[b]:
+                full[a] = full[b] = True
+                changed = True
+    return full
+
+
+def _offer(lt: LinearTable, suppressed_vars: np.ndarray, need: Levels) -> Audit:
+    result = audit(lt, suppressed_vars, need)
+    if not result.passed:
+        raise Unprotectable(
+            [tuple(int(v) for v in lt.positions[var]) for var, _ in result.failures],
+            [
+                f"cell {tuple(int(v) for v in lt.positions[var])}: {why}"
+                for var, why in result.failures
+            ],
+        )
+    return result
+
+
+def plan(ev: TableEvidence, primary_full: np.ndarray, params: Params) -> tuple[np.ndarray, Any]:
+    """The suppressed cells (full-table mask) and the audit, for one statistic's table."""
+    kind = kind_of(ev)
+    if kind == "other":
+        lt = build(ev, "frequency", public_min=params.threshold)
+        return secondary_other(lt, ev, primary_full), None
+    lt = build(ev, kind, public_min=params.threshold)
+    primary_vars = np.array(
+        [lt.var(i, j) for i, j in np.argwhere(primary_full) if lt.var(i, j) is not None],
+        dtype=np.int64,
+    )
+    need = levels(lt, primary_vars, params)
+    vars_mask = secondary_linear(lt, need)
+    result = _offer(lt, vars_mask, need)
+    full = primary_full.copy()
+    for var in np.flatnonzero(vars_mask):
+        full[tuple(lt.positions[var])] = True
+    return full, (lt, need, result)
+
+
+def audit_pattern(
+    ev: TableEvidence, suppressed_full: np.ndarray, primary_full: np.ndarray, params: Params
+) -> Any:
+    """Audit a given suppression pattern (e.g. the union over a table's statistics)."""
+    kind = kind_of(ev)
+    if kind == "other":
+        return None
+    lt = build(ev, kind, public_min=params.threshold)
+    mask = np.zeros(lt.size, dtype=bool)
+    for i, j in np.argwhere(suppressed_full):
+        var = lt.var(i, j)
+        if var is not None:
+            mask[var] = True
+    primary_vars = np.array(
+        [lt.var(i, j) for i, j in np.argwhere(primary_full) if lt.var(i, j) is not None],
+        dtype=np.int64,
+    )
+    need = levels(lt, primary_vars, params)
+    return lt, need, _offer(lt, mask, need)
+
+
+def attacker_view(audited: Any, primary_full: np.ndarray) -> list[dict[str, Any]]:
+    """Per suppressed cell: the interval the published table still allows, and what its
+    protection required (report field ``intervals``)."""
+    if audited is None:
+        return []
+    lt, need, result = audited
+    required = {int(v): k for k, v in enumerate(need.vars)}
+    out = []
+    for k, var in enumerate(result.vars):
+        i, j = (int(v) for v in lt.positions[var])
+        entry: dict[str, Any] = {
+            "position": [i, j],
+            "primary": bool(primary_full[i, j]),
+            "low": json_bound(result.low[k]),
+            "high": json_bound(result.high[k]),
+        }
+        if int(var) in required:
+            r = required[int(var)]
+            if lt.kind == "frequency":
+                entry["required_width"] = json_bound(need.width[r])
+                entry["required_high"] = json_bound(need.reach[r])
+            else:
+                entry["required_low"] = json_bound(lt.value[var] - need.lower[r])
+                entry["required_high"] = json_bound(lt.value[var] + need.upper[r])
+        out.append(entry)
     return out
 
 
-def _arcs(
-    mask: np.ndarray, positive: np.ndarray, cell: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    grow = mask.copy()
-    shrink = mask & positive
-    grow[cell] = shrink[cell] = False
-    return grow, shrink
-
-
-def protected(mask: np.ndarray, positive: np.ndarray, cell: tuple[int, int]) -> bool:
-    """Whether the totals leave suppressed ``cell`` free to take more than one value."""
-    nr, nc = mask.shape
-    i, j = cell
-    if nr == 1 or nc == 1:
-        # One line: only its total links the cells.
-        others = mask.ravel().copy()
-        others[i * nc + j] = False
-        return bool((others & positive.ravel()).any()) or bool(positive[cell] and others.any())
-    grow, shrink = _arcs(mask, positive, cell)
-    # Grow the cell: back from its column to its row.
-    rows, _ = _reach(np.zeros(nr, bool), _one(nc, j), grow, shrink, forward=True)
-    if rows[i]:
-        return True
-    if positive[cell]:
-        # Shrink it: from its row round to its column.
-        _, cols = _reach(_one(nr, i), np.zeros(nc, bool), grow, shrink, forward=True)
-        return bool(cols[j])
-    return False
-
-
-def _cheapest_cycle(
-    mask: np.ndarray,
-    positive: np.ndarray,
-    weight: np.ndarray,
-    cell: tuple[int, int],
-    grow: bool,
-) -> tuple[float, list[tuple[int, int]]]:
-    """Cheapest set of cells to suppress so a cycle runs through ``cell`` (Dijkstra).
-
-    ``grow``: the cell's arc is row->column and we need a path column->row back; else the
-    cell shrinks (column->row) and we need row->column. Suppressed cells cost nothing.
-    """
-    nr, nc = mask.shape
-    inf = np.inf
-    # Arc row->col: any cell may grow; an empty free cell only as a last resort.
-    rc = np.where(mask, 0.0, np.where(positive, weight, 1e9))
-    # Arc col->row: only populated cells may shrink.
-    cr = np.where(positive, np.where(mask, 0.0, weight), inf)
-    rc[cell] = cr[cell] = inf
-    i, j = cell
-    dist = np.full(nr + nc, inf)  # rows 0..nr-1, columns nr..nr+nc-1
-    prev = np.full(nr + nc, -1)
-    done = np.zeros(nr + nc, dtype=bool)
-    start, target = (nr + j, i) if grow else (i, nr + j)
-    dist[start] = 0.0
-    while True:
-        pending = np.where(done, inf, dist)
-        node = int(np.argmin(pending))
-        if not np.isfinite(pending[node]) or node == target:
-            break
-        done[node] = True
-        if node < nr:
-            cand = dist[node] + rc[node, :]
-            better = (cand < dist[nr:]) & ~done[nr:]
-            dist[nr:][better] = cand[better]
-            prev[nr:][better] = node
-        else:
-            cand = dist[node] + cr[:, node - nr]
-            better = (cand < dist[:nr]) & ~done[:nr]
-            dist[:nr][better] = cand[better]
-            prev[:nr][better] = node
-    if not np.isfinite(dist[target]):
-        return inf, []
-    cells: list[tuple[int, int]] = []
-    node = target
-    while node != start:
-        before = int(prev[node])
-        pair = (before, node - nr) if node >= nr else (node, before - nr)
-        if not mask[pair]:
-            cells.append(pair)
-        node = before
-    return float(dist[target]), cells
-
-
-def _four_cycles(mask: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """Cells protected by a cycle of four suppressed cells, for the whole table at once.
-
-    Growing (i, j): shrink (r, j), grow (r, c), shrink (i, c); shrinking it: grow (i, c),
-    shrink (r, c), grow (r, j). Matrix products count such (r, c); the terms where r = i or
-    c = j reuse the cell itself and are taken out again.
-    """
-    m = mask.astype(np.int64)
-    p = (mask & positive).astype(np.int64)
-    row_p = p.sum(axis=1)[:, None]
-    col_p = p.sum(axis=0)[None, :]
-    grow = p @ m.T @ p - p * (row_p + col_p) + p
-    shrink = m @ p.T @ m - m * (row_p + col_p) + p
-    return mask & ((grow > 0) | ((shrink > 0) & positive))
-
-
-def secondary(primary: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Cheapest additions to ``primary`` (inner R x C) that protect every primary cell."""
-    mask = primary.copy()
-    nr, nc = mask.shape
-    positive = cost > 0
-    # Populated cells first (an empty cell can only grow), then fewest contributors.
-    weight = np.where(positive, cost.astype(float), 1e9)
-    # Adding cells never removes a cycle, so cells protected now stay protected.
-    quick = _four_cycles(mask, positive) if nr > 1 and nc > 1 else np.zeros_like(mask)
-    for cell in map(tuple, np.argwhere(primary)):
-        if quick[cell] or mask.all() or protected(mask, positive, cell):
-            continue
-        if nr == 1 or nc == 1:
-            free = [tuple(p) for p in np.argwhere(~mask)]
-            mask[min(free, key=lambda rc: (weight[rc], rc))] = True
-            if not protected(mask, positive, cell):
-                mask[:, :] = True
-            continue
-        options = [_cheapest_cycle(mask, positive, weight, cell, grow=True)]
-        if positive[cell]:
-            options.append(_cheapest_cycle(mask, positive, weight, cell, grow=False))
-        total, cells = min(options, key=lambda o: o[0])
-        if not np.isfinite(total):
-            mask[:, :] = True
-            continue
-        for pair in cells:
-            mask[pair] = True
-    return mask
-
-
 def suggest(
-    ev: TableEvidence, primary_positions: list[list[int]], rounding_base: int
+    ev: TableEvidence, primary_positions: list[list[int]], params: Params
 ) -> dict[str, Any] | None:
-    """The suppressed table (JSON) for a failing table, or None when nothing fails."""
+    """The audited suppressed table (JSON) for a failing table, or None when nothing fails.
+
+    Raises Unprotectable when no suppression passes its own audit."""
     if not primary_positions:
         return None
-    rows, cols = _inner(ev)
     primary_full = np.zeros(ev.shape, dtype=bool)
     for i, j in primary_positions:
         primary_full[i, j] = True
-    inner_primary = primary_full[np.ix_(rows, cols)]
-    inner_cost = ev.n[np.ix_(rows, cols)]
-    inner_mask = secondary(inner_primary, inner_cost)
-    full = primary_full.copy()
-    full[np.ix_(rows, cols)] |= inner_mask
+    full, audited = plan(ev, primary_full, params)
+    return _suggestion(ev, full, primary_full, audited, params, kind_of(ev))
+
+
+def _suggestion(
+    ev: TableEvidence,
+    full: np.ndarray,
+    primary_full: np.ndarray,
+    audited: Any,
+    params: Params,
+    kind: str,
+) -> dict[str, Any]:
     secondary_full = full & ~primary_full
     values = ev.value if ev.value is not None else ev.n.astype(float)
     table = np.where(full, np.nan, values)
     rounded = None
     if ev.statistic in ("count", "size", "histogram"):
-        base = rounding_base
+        base = params.rounding_base
         rounded = np.round(values / base) * base
+    from .protection import protection_level, protection_ratio
+
     return {
         "method": "cell_suppression",
         "rows": [[json_label(x) for x in r] for r in ev.rows],
@@ -214,7 +365,20 @@ def suggest(
         "primary": [[int(i), int(j)] for i, j in np.argwhere(primary_full)],
         "secondary": [[int(i), int(j)] for i, j in np.argwhere(secondary_full)],
         "rounded": None if rounded is None else _to_json(rounded),
-        "rounding_base": rounding_base,
+        "rounding_base": params.rounding_base,
+        "audit": {
+            "status": "pass",
+            "model": kind,
+            "solver": "HiGHS",
+            "protection_level": protection_level(params) if kind == "frequency" else None,
+            "protection_ratio": protection_ratio(params) if kind == "magnitude" else None,
+            "cells_checked": int(full.sum()),
+        },
+        "intervals": attacker_view(audited, primary_full),
+        "information_loss": {
+            "cells": int(full.sum()),
+            "contributors": int(ev.n[full & ~ev.margin_mask()].sum()),
+        },
     }
 
 
