@@ -40,18 +40,9 @@ if [ -n "${WHEEL:-}" ]; then
   cp "$WHEEL" "$CONTEXT/dist/"
 else
   echo "== wheel" >&2
-  # From a copy of the source files git knows (never .venv, caches or stray build output) plus
-  # the labextension that scripts/setup.sh built, which the wheel reuses (skip-if-exists); no
-  # build isolation, so the venv's hatchling and JupyterLab build it offline.
-  SRC="$CONTEXT/src"
-  mkdir -p "$SRC/jupyter_trevor/labextension"
-  (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
-    | xargs -0 -I{} sh -c '[ -e "{}" ] && echo "{}"' \
-    | tar -cf - -T -) | tar -xf - -C "$SRC"
-  cp -r "$ROOT/jupyter_trevor/labextension/package.json" "$ROOT/jupyter_trevor/labextension/static" \
-    "$SRC/jupyter_trevor/labextension/"
-  "$PYTHON" -m pip wheel --quiet --no-deps --no-build-isolation -w "$CONTEXT/dist" "$SRC" >&2
-  rm -rf "$SRC"
+  # No build isolation: the frontend built by scripts/setup.sh is reused (skip-if-exists), and
+  # the venv's hatchling and JupyterLab build the wheel offline (as tests/test_packaging.py does).
+  "$PYTHON" -m pip wheel --quiet --no-deps --no-build-isolation -w "$CONTEXT/dist" "$ROOT" >&2
 fi
 
 BUILD_ARGS=(

@@ -18,6 +18,19 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The image tests (tests/deploy/test_image.py) build the backend image with podman from a base
+# that mmdebstrap makes from Debian packages; pg_dump/pg_restore play the backup runbook.
+if ! command -v podman >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1 \
+  || ! command -v pg_dump >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing podman, mmdebstrap and the PostgreSQL client (image and backup tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      podman mmdebstrap uidmap postgresql-client >/dev/null
+  else
+    echo "warning: podman/mmdebstrap/pg_dump missing; tests/deploy will fail" >&2
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating $VENV"
   python3 -m venv "$VENV"
