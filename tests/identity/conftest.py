@@ -11,6 +11,7 @@ import pytest
 from traitlets.config import Config
 
 from tests.fixtures.backend import USERS, LiveBackend, start_backend
+from tests.identity.hub import Hub
 from tests.identity.provider import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, OIDCProvider
 from trevor_backend.auth.oidc import OIDCAuthenticator
 
@@ -47,15 +48,19 @@ def oidc_tokens(oidc_provider: OIDCProvider) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def oidc_backend(
-    database_url: str, data_dir: Path, provider: OIDCProvider, **options: Any
+async def backend_with(
+    database_url: str,
+    data_dir: Path,
+    authenticator_class: type,
+    config: Config,
+    traits: dict[str, Any] | None = None,
 ) -> AsyncIterator[LiveBackend]:
-    """The demo backend with ``OIDCAuthenticator`` trusting ``provider``; ``options``: traits."""
+    """The demo backend with ``authenticator_class``; ``traits`` as a module's backend_traits."""
+    traits = dict(traits or {})
+    merged = Config(traits.pop("config", Config()))
+    merged.merge(config)
     lb, server = await start_backend(
-        database_url,
-        data_dir,
-        authenticator_class=OIDCAuthenticator,
-        config=oidc_config(provider, **options),
+        database_url, data_dir, authenticator_class=authenticator_class, config=merged, **traits
     )
     try:
         yield lb
@@ -63,6 +68,47 @@ async def oidc_backend(
         server.stop()
         await server.close_all_connections()
         await lb.backend.close()
+
+
+def oidc_backend(
+    database_url: str,
+    data_dir: Path,
+    provider: OIDCProvider,
+    traits: dict[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """The demo backend with ``OIDCAuthenticator`` trusting ``provider`` (``options``: traits)."""
+    return backend_with(
+        database_url, data_dir, OIDCAuthenticator, oidc_config(provider, **options), traits
+    )
+
+
+def sqlite_in(directory: Path) -> tuple[str, Path]:
+    """A database URL and a data dir under ``directory`` (for module-scoped backends)."""
+    data = directory / "data"
+    data.mkdir()
+    return f"sqlite:///{directory / 'trevor.sqlite'}", data
+
+
+def hub_config(hub: Hub, **options: Any) -> Config:
+    return Config({"JupyterHubAuthenticator": {"hub_api_url": hub.api_url, **options}})
+
+
+@pytest.fixture(scope="session")
+def token_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A real hub whose users' API tokens the backend is shown (no single-user servers)."""
+    hub = Hub(tmp_path_factory.mktemp("token-hub"), backend_url="http://127.0.0.1:9")
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_tokens(token_hub: Hub) -> dict[str, str]:
+    """A hub API token of each demo user."""
+    return {user: token_hub.user_token(user) for user in USERS}
 
 
 @pytest.fixture

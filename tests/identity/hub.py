@@ -140,3 +140,26 @@ class Hub:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def user_token(self, user: str, note: str = "trevor test") -> str:
+        """A hub API token of ``user``, made as the user makes one on the hub's token page:
+        log in with the hub's form (DummyAuthenticator), then POST to the tokens API."""
+        with httpx.Client(base_url=self.url, timeout=60) as http:
+
+            def hub_xsrf() -> str:
+                # The hub's XSRF cookie (a user's server sets its own under /user/NAME/).
+                jar = http.cookies.jar
+                return [c.value for c in jar if c.name == "_xsrf" and c.path == "/hub/"][-1]
+
+            assert http.get("/hub/login").status_code == 200
+            r = http.post(
+                "/hub/login", data={"username": user, "password": "x", "_xsrf": hub_xsrf()}
+            )
+            assert r.status_code == 302, r.text[-500:]
+            made = http.post(
+                f"/hub/api/users/{user}/tokens",
+                json={"note": note, "expires_in": 3600},
+                headers={"X-XSRFToken": hub_xsrf()},
+            )
+            assert made.status_code == 201, made.text
+            return str(made.json()["token"])

@@ -9,6 +9,7 @@ Another hub user cannot see the request.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -186,30 +187,7 @@ async def _hub_tokens_outside_the_browser(live: LiveBackend, hub: Hub) -> None:
     """The authenticator itself, against the same hub: any hub API token of a user names them
     (here one alice makes on the hub), a made-up token is a 401 problem+json, and trv_ API
     tokens keep working beside the hub."""
-    import httpx
-
-    # A hub admin-free way to get a user token: log in with the hub's form, then ask the hub
-    # API for a token (as the hub's own token page does).
-    async with httpx.AsyncClient(base_url=hub.url, timeout=60) as http:
-
-        def hub_xsrf() -> str:
-            # The hub's XSRF cookie (a user's server sets its own under /user/NAME/).
-            return [c.value for c in http.cookies.jar if c.name == "_xsrf" and c.path == "/hub/"][
-                -1
-            ]
-
-        login = await http.get("/hub/login")
-        r = await http.post(
-            "/hub/login", data={"username": "alice", "password": "x", "_xsrf": hub_xsrf()}
-        )
-        assert login.status_code == 200 and r.status_code == 302, r.text[-500:]
-        made = await http.post(
-            "/hub/api/users/alice/tokens",
-            json={"note": "trevor test", "expires_in": 600},
-            headers={"X-XSRFToken": hub_xsrf()},
-        )
-        assert made.status_code == 201, made.text
-        token = made.json()["token"]
+    token = await asyncio.to_thread(hub.user_token, "alice")
     me = await Client(live.url, token).get("/api/v1/users/me")
     assert me.status == 200, me.body
     assert me.json["username"] == "alice"
