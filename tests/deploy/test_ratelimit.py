@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from traitlets import TraitError
 
+from tests.backend.test_reconciler_processes import demo_tokens
 from tests.fixtures.backend import Client, LiveBackend, start_backend
 from tests.fixtures.processes import BackendProcess
 from trevor_backend.app import TrevorBackend
-from trevor_backend.demo import create_demo_world
 
 PROBLEM = "application/problem+json"
 # So slow a refill that nothing refills while a test runs; the bounds still allow for it.
@@ -100,12 +100,7 @@ def test_bad_limits_fail_at_start_naming_the_entry(trait: str, value: Any, named
 
 async def test_two_replicas_share_one_limit(tmp_path: Path, postgres_url: str) -> None:
     burst = 12
-    app = TrevorBackend(data_dir=str(tmp_path), database_url=postgres_url)
-    backend = await app.make_backend(migrate=True)
-    try:
-        tokens = await create_demo_world(backend)
-    finally:
-        await backend.close()
+    tokens = await demo_tokens(tmp_path, postgres_url)  # migrated before either process starts
     args = [
         f"--TrevorBackend.rate_limit={TRICKLE}",
         f"--TrevorBackend.rate_burst={burst}",
