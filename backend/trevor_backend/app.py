@@ -8,6 +8,8 @@ subcommands are small Applications that act on their parent's configuration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -39,6 +41,8 @@ from .auth import Authenticator, TokenAuthenticator
 from .ratelimit import DatabaseBuckets, Limit, MemoryBuckets, RateLimiter
 from .reconciler import Reconciler, load_jobs
 from .runtime import Backend
+from .services.audit import AuditKeys
+from .services.audit import install_keys as install_audit_keys
 from .services.context import Context, Settings
 from .services.projects import ProjectSource, YAMLProjectSource
 from .storage import ObjectStore, store_from_url
@@ -189,6 +193,21 @@ class TrevorBackend(Application):
     events_heartbeat = Float(
         15.0, config=True, help="Seconds of silence after which an event stream sends a comment."
     )
+    # --- the keyed audit chain (docs/audit.md) ---------------------------------------------
+    audit_key = Unicode(
+        config=True,
+        help="Key of the audit chain's HMACs (env TREVOR_AUDIT_KEY); keep it outside the "
+        "database. Generated in the data dir (audit.key) if unset.",
+    )
+    audit_key_id = Unicode(
+        config=True,
+        help="Id recorded with each event signed by audit_key (default: derived from the key).",
+    )
+    audit_previous_keys = Dict(
+        config=True,
+        help="Retired audit keys by id, kept to verify the events they signed (env "
+        "TREVOR_AUDIT_PREVIOUS_KEYS='id:key,id:key').",
+    )
     # --- release and ingress (docs/release.md, docs/ingress.md) ---------------------------
     crate_names_checkers = Bool(
         False,
@@ -258,6 +277,35 @@ class TrevorBackend(Application):
     @default("log_json")
     def _log_json_default(self) -> bool:
         return os.environ.get("TREVOR_LOG_JSON", "") not in ("", "0", "false")
+
+    @default("audit_key")
+    def _audit_key_default(self) -> str:
+        if env := os.environ.get("TREVOR_AUDIT_KEY"):
+            return env
+        path = Path(self.data_dir) / "audit.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    @default("audit_key_id")
+    def _audit_key_id_default(self) -> str:
+        # A fingerprint: 48 bits of a hash say which key signed, nothing about the key.
+        return hashlib.sha256(b"trevor-audit-key-id\n" + self.audit_key.encode()).hexdigest()[:12]
+
+    @default("audit_previous_keys")
+    def _audit_previous_keys_default(self) -> dict[str, str]:
+        raw = os.environ.get("TREVOR_AUDIT_PREVIOUS_KEYS", "")
+        pairs = (item.split(":", 1) for item in raw.split(",") if ":" in item)
+        return {kid.strip(): key.strip() for kid, key in pairs}
+
+    def audit_keys(self) -> AuditKeys:
+        keys = {kid: key.encode() for kid, key in self.audit_previous_keys.items()}
+        keys[self.audit_key_id] = self.audit_key.encode()
+        return AuditKeys(self.audit_key_id, keys)
 
     @default("secret_key")
     def _secret_key_default(self) -> str:
@@ -356,6 +404,7 @@ class TrevorBackend(Application):
 
     async def make_backend(self, *, migrate: bool | None = None) -> Backend:
         engine = db.make_engine(self.database_url)
+        install_audit_keys(engine, self.audit_keys())
         if self.tracing_enabled:
             tracing.setup(service_name=self.tracing_service_name)
             tracing.instrument_engine(engine)
@@ -574,19 +623,30 @@ class TokenApp(Application):
 
 
 class AuditVerifyApp(SubApp):
-    description = "Verify the audit log's hash chain; exit 0 when it holds."
+    description = (
+        "Verify the audit log's hash chain and keyed MACs (and, with --anchor FILE, that the "
+        "log still holds the anchored head); exit 0 when it holds."
+    )
+    anchor = Unicode("", config=True, help="An anchor file written by `audit anchor`.")
+    aliases = {**COMMON_ALIASES, "anchor": "AuditVerifyApp.anchor"}
 
     async def run(self) -> int:
         from .services import audit
 
+        anchor = None
+        if self.anchor:
+            anchor = audit.Anchor.from_json(await asyncio.to_thread(Path(self.anchor).read_text))
         backend = await self.trevor.make_backend()
         try:
             async with backend.ctx.sessions() as session:
-                result = await audit.verify(session)
+                result = await audit.verify(session, anchor=anchor)
         finally:
             await backend.close()
         if result.ok:
-            print(f"audit log intact: {result.checked} events")
+            print(
+                f"audit log intact: {result.checked} events, {result.keyed} with keyed MACs"
+                + (f", anchored head event {anchor.seq} present" if anchor else "")
+            )
             return 0
         print(
             f"audit log BROKEN at event {result.bad_seq}: {result.reason} "
@@ -596,9 +656,38 @@ class AuditVerifyApp(SubApp):
         return 1
 
 
+class AuditAnchorApp(SubApp):
+    description = (
+        "Print the audit chain's head as JSON (and write it to --output FILE): keep it outside "
+        "the database to detect a truncated log with `audit verify --anchor FILE`."
+    )
+    output = Unicode("", config=True, help="Also write the anchor to this file.")
+    aliases = {**COMMON_ALIASES, "output": "AuditAnchorApp.output"}
+
+    async def run(self) -> int:
+        from .services import audit
+
+        backend = await self.trevor.make_backend()
+        try:
+            async with backend.ctx.sessions() as session:
+                head = await audit.anchor(session)
+        finally:
+            await backend.close()
+        if head is None:
+            print("the audit log is empty: nothing to anchor", file=sys.stderr)
+            return 1
+        if self.output:
+            await asyncio.to_thread(Path(self.output).write_text, head.to_json() + "\n")
+        print(head.to_json())
+        return 0
+
+
 class AuditApp(Application):
     description = "Audit log tools."
-    subcommands = {"verify": (AuditVerifyApp, AuditVerifyApp.description)}
+    subcommands = {
+        "verify": (AuditVerifyApp, AuditVerifyApp.description),
+        "anchor": (AuditAnchorApp, AuditAnchorApp.description),
+    }
 
     def start(self) -> None:
         if self.subapp is None:

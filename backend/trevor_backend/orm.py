@@ -280,6 +280,10 @@ class AuditEvent(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: HMAC-SHA256 of ``hash`` under the audit key ``key_id`` (held outside the database), so
+    #: a tail rewritten by someone with only database access fails ``audit verify``.
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReleaseRecord(Base):
