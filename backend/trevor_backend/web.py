@@ -26,13 +26,14 @@ def _notification_routes() -> list[tuple[str, type[web.RequestHandler]]]:
 
 
 def _review_routes() -> list[tuple[str, type[web.RequestHandler]]]:
-    from .handlers import reviews
+    from .handlers import reviews, sources
 
     return [
         (r"/api/v1/review-queue", reviews.ReviewQueueHandler),
         (rf"/api/v1/requests/{RID}/reviews", reviews.ReviewsHandler),
         (rf"/api/v1/requests/{RID}/report", reviews.ReportHandler),
         (rf"/api/v1/requests/{RID}/objects/{OID}/lineage", reviews.LineageHandler),
+        (rf"/api/v1/requests/{RID}/objects/{OID}/source", sources.ObjectSourceHandler),
     ]
 
 

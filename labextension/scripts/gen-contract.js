@@ -43,6 +43,10 @@ function tsType(schema) {
       if (schema.properties) {
         return inlineObject(schema);
       }
+      // A map (pydantic dict[str, T]): keep T rather than widening it to unknown.
+      if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+        return `Record<string, ${tsType(schema.additionalProperties)}>`;
+      }
       return 'Record<string, unknown>';
     default:
       return 'unknown';

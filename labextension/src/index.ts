@@ -8,11 +8,13 @@ import {
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IStateDB } from '@jupyterlab/statedb';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 
 import { registerCellAction } from './notebook/cellAction';
 import { AirlockWidget } from './panel/AirlockPanel';
+import { activateReview } from './review/plugin';
 
 const airlockSvg =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
@@ -27,11 +29,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'trevor airlock: tag outputs, make and follow airlock requests, receive ingress files',
   autoStart: true,
   // No ILabShell requirement: any JupyterLab-based shell with a left area (Notebook 7 too).
-  optional: [INotebookTracker, ILayoutRestorer],
+  optional: [INotebookTracker, ILayoutRestorer, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    state: IStateDB | null
   ) => {
     const outputsChanged = new Signal<unknown, void>(app);
     const widget = new AirlockWidget({ app, outputsChanged });
@@ -43,6 +46,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (tracker) {
       registerCellAction(app, tracker, outputsChanged);
     }
+    // Output checkers: the Review section, the queue badge on the tab, the review view.
+    widget.review = activateReview(app, widget, state);
   }
 };
 

@@ -113,6 +113,8 @@ CASES = [
     Case("GET", R + "/report", expect(401, 200, 404, 200, 200), submitted=True),
     Case("GET", OBJ + "/lineage", expect(401, 200, 404, 404, 200)),
     Case("GET", OBJ + "/lineage", expect(401, 200, 404, 200, 200), submitted=True),
+    Case("GET", OBJ + "/source", expect(401, 200, 404, 404, 200)),
+    Case("GET", OBJ + "/source", expect(401, 200, 404, 200, 200), submitted=True),
     # Admin API (tests/backend/test_admin_api.py covers the behaviour); {pid} is p1, where
     # dave is an output checker.
     Case("GET", "/api/v1/projects/{pid}", expect(401, 200, 404, 200, 200)),

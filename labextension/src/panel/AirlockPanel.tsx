@@ -23,11 +23,15 @@ import { checkCompatibility, type Compatibility } from '../logic/version';
 import { describeFinding, verdictBadge, verdictFindings } from '../logic/verdict';
 import { describeError } from '../problem';
 import { LiveEvents } from './live';
+import type { Review } from '../review/plugin';
+import { ReviewSection } from '../review/ReviewSection';
 
 export interface PanelProps {
   app: JupyterFrontEnd;
   /** Emitted when the notebook action tagged an output (the list must reload). */
   outputsChanged: ISignal<unknown, void>;
+  /** The checker's review (issue 9): its section shows to output checkers only. */
+  review?: Review;
 }
 
 type Notice = { id: number; text: string; tone: 'error' | 'info' };
@@ -59,7 +63,7 @@ function StatusBadge({ status }: { status: string }): JSX.Element {
   return <span className={`trevor-badge trevor-status-${b.tone}`}>{b.label}</span>;
 }
 
-export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
+export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.Element {
   const [notices, notify, dismiss] = useNotices();
   const [compat, setCompat] = React.useState<Compatibility | null>(null);
   const [backend, setBackend] = React.useState(false);
@@ -177,6 +181,7 @@ export function AirlockPanel({ app, outputsChanged }: PanelProps): JSX.Element {
       ))}
       {compat?.ok && openRid === null && (
         <>
+          {review && <ReviewSection model={review.model} onOpen={review.open} />}
           <OutputsSection
             outputs={outputs}
             requests={requests}
@@ -841,6 +846,8 @@ function InboxSection(props: {
 }
 
 export class AirlockWidget extends ReactWidget {
+  review: Review | undefined;
+
   constructor(private readonly props: PanelProps) {
     super();
     this.addClass('trevor-airlock');
@@ -849,6 +856,6 @@ export class AirlockWidget extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <AirlockPanel {...this.props} />;
+    return <AirlockPanel {...this.props} review={this.review} />;
   }
 }
