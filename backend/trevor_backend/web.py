@@ -105,7 +105,12 @@ def make_app(backend: Any, **settings: Any) -> web.Application:
     from .dashboard import dashboard_routes
 
     return web.Application(
-        [*api_routes(), *dashboard_routes()],
+        # Browser login pages of the authenticator (OIDC: /login, /oauth/callback, /logout).
+        [
+            *api_routes(),
+            *dashboard_routes(),
+            *getattr(backend.authenticator, "login_handlers", list)(),
+        ],
         default_handler_class=base.NotFoundHandler,
         log_function=_log_and_measure(backend),
         trevor=backend,
