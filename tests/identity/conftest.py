@@ -122,3 +122,26 @@ async def oidc_live(
     async with oidc_backend(database_url, data_dir, oidc_provider) as lb:
         lb.tokens = dict(oidc_tokens)
         yield lb
+
+
+@pytest.fixture
+def provider_dir(tmp_path: Path) -> Path:
+    (tmp_path / "provider").mkdir()
+    return tmp_path / "provider"
+
+
+@pytest.fixture
+async def login_world(
+    database_url: str, data_dir: Path, provider_dir: Path
+) -> AsyncIterator[tuple[LiveBackend, OIDCProvider]]:
+    """A backend trusting a provider whose client is registered with the backend's callback."""
+    provider = OIDCProvider(provider_dir)
+    async with oidc_backend(database_url, data_dir, provider) as live:
+        live.backend.authenticator.redirect_url = f"{live.url}/oauth/callback"
+        live.backend.authenticator.post_logout_redirect_url = f"{live.url}/dashboard/login"
+        provider.redirect_uris = [f"{live.url}/oauth/callback"]
+        provider.start()
+        try:
+            yield live, provider
+        finally:
+            provider.stop()

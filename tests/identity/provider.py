@@ -103,8 +103,9 @@ class OIDCProvider:
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
             "redirect_uris": [TEST_REDIRECT, *self.redirect_uris],
-            "post_logout_redirect_uris": [u.rsplit("/", 2)[0] + "/" for u in self.redirect_uris]
-            + [u.rsplit("/", 1)[0] + "/login" for u in self.redirect_uris],
+            "post_logout_redirect_uris": [
+                u.removesuffix("/oauth/callback") + "/dashboard/login" for u in self.redirect_uris
+            ],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
         }

@@ -17,6 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from joserfc import jws, jwt
 from joserfc.errors import (
@@ -107,6 +108,22 @@ class OIDCAuthenticator(ShadowUserAuthenticator):
         "with made-up `kid`s cannot make us hammer the provider.",
     )
     http_timeout = Float(10.0, config=True, help="Seconds for calls to the identity provider.")
+    # --- browser login (oidc_login.py) ---------------------------------------------------------
+    login_label = Unicode(
+        "Sign in with your organisation", config=True, help="The dashboard login button's text."
+    )
+    redirect_url = Unicode(
+        config=True,
+        help="The callback URL registered at the provider; default: <public_url>/oauth/callback.",
+    )
+    post_logout_redirect_url = Unicode(
+        config=True,
+        help="Where the provider sends the browser after logout (register it there too); "
+        "default: <public_url>/dashboard/login.",
+    )
+    session_seconds = Float(
+        8 * 3600.0, config=True, help="Lifetime of a browser session from an OIDC login."
+    )
 
     @default("issuer")
     def _issuer_default(self) -> str:
@@ -260,16 +277,26 @@ class OIDCAuthenticator(ShadowUserAuthenticator):
         if secret is not None and looks_like_jwt(secret):
             claims = await self.verify(secret)
             return await self.shadow_principal(session, self.identity_from_claims(claims, "oidc"))
-        principal = await self.session_principal(request, session)
-        if principal is not None:
-            return principal
+        # Browser sessions are for the dashboard only (browser_principal): the API takes
+        # bearer credentials, so no cross-site form can act with a visitor's cookie.
         return await self.token_principal(request, session)
 
-    async def session_principal(
-        self, request: HTTPServerRequest, session: AsyncSession
-    ) -> Principal | None:
-        """The dashboard's browser session, when the login module is set up (``oidc_login``)."""
-        return None
+    # --- browser login --------------------------------------------------------------------------
+
+    def login_handlers(self) -> list[tuple[str, Any]]:
+        from .oidc_login import login_routes
+
+        return list(login_routes())
+
+    def login_options(self, next_url: str) -> list[Any]:
+        from .base import LoginOption  # the dashboard's login page hook
+
+        return [LoginOption(self.login_label, "/login?" + urlencode({"next": next_url}))]
+
+    async def browser_principal(self, handler: Any) -> Principal | None:
+        from .oidc_login import browser_principal
+
+        return await browser_principal(self, handler)
 
 
 def looks_like_jwt(value: str) -> bool:

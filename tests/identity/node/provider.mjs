@@ -67,6 +67,8 @@ const provider = new Provider(config.issuer, {
     const { sub: _sub, ...rest } = claims;
     return rest;
   },
+  // Claims in the ID token too, as Keycloak puts them (the browser login reads them there).
+  conformIdTokenClaims: false,
   ttl: { Session: 3600, Interaction: 600, Grant: 3600, IdToken: 600, AuthorizationCode: 60 },
 });
 
