@@ -63,4 +63,14 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "warning: npm is not installed; the identity tests will fail" >&2
 fi
+# axe-core for the dashboard's browser test (accessibility checks), by lockfile likewise.
+if command -v npm >/dev/null 2>&1; then
+  axenode=tests/dashboard_browser/node
+  axe_want="$(sha256sum "$axenode/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$axenode/node_modules/.trevor-lock.sha256" 2>/dev/null)" != "$axe_want" ]; then
+    echo "==> setup: axe-core (npm ci in $axenode)"
+    (cd "$axenode" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$axe_want" > "$axenode/node_modules/.trevor-lock.sha256"
+  fi
+fi
 step "done"

@@ -9,10 +9,12 @@ from typing import Any
 from .auth import Authenticator
 from .metrics import Metrics
 from .ratelimit import RateLimiter
+from .services.attention import AttentionService
 from .services.audit_search import AuditSearch
 from .services.context import Context
 from .services.deliveries import DeliveryService
 from .services.ingress import IngressService
+from .services.ingress_links import IngressLinks
 from .services.lineage import LineageService
 from .services.memberships import MembershipService
 from .services.metrics_summary import MetricsService
@@ -43,6 +45,8 @@ class Backend:
         self.ingress = IngressService(self.ctx)
         self.deliveries = DeliveryService(self.ctx)
         self.notifications = NotificationService(self.ctx)
+        self.ingress_links = IngressLinks(self.ctx)
+        self.attention = AttentionService(self.ctx)
         self.memberships = MembershipService(self.ctx)
         self.audit_search = AuditSearch(self.ctx)
         self.metrics_summary = MetricsService(self.ctx)

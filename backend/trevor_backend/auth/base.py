@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -16,12 +17,26 @@ if TYPE_CHECKING:
     from tornado.httputil import HTTPServerRequest
 
 
+@dataclass(frozen=True)
+class LoginOption:
+    """One way to sign in to the dashboard, shown on its login page as a link button."""
+
+    label: str
+    url: str
+
+
 class Authenticator(LoggingConfigurable):
     """Turns an HTTP request into a known user, or ``None`` for anonymous.
 
     Subclasses implement :meth:`authenticate_user`; role loading is shared so every
     authenticator yields the same :class:`Principal`.
     """
+
+    def login_options(self, next_url: str) -> list[LoginOption]:
+        """Ways to sign in that the dashboard's login page offers besides pasting an API token
+        (docs/dashboard.md): an OIDC or JupyterHub authenticator returns its button here, with
+        a URL that starts its flow and comes back to ``next_url``."""
+        return []
 
     async def authenticate_user(
         self, request: HTTPServerRequest, session: AsyncSession

@@ -10,6 +10,7 @@ the chain, so a filtered export (one project, one request) is checked as far as 
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -18,8 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from . import audit
+from .audit_search import EXPORT_COLUMNS
 
-HEADER = (
+CHAIN_HEADER = (
     "seq",
     "created_at",
     "type",
@@ -33,6 +35,11 @@ HEADER = (
     "prev_hash",
     "hash",
 )
+#: The keyed-MAC columns follow when the audit log has them (services/audit.py).
+HEADER = CHAIN_HEADER + tuple(
+    c.key
+    for c in EXPORT_COLUMNS[len(CHAIN_HEADER) :]  # key_id, mac
+)
 
 
 def _cell(value: Any) -> str:
@@ -45,20 +52,10 @@ def encode_rows(rows: Iterable[Sequence[Any]], *, header: bool = False) -> str:
     out = csv.writer(buf, lineterminator="\r\n")
     if header:
         out.writerow(HEADER)
-    for (
-        seq,
-        created_at,
-        type_,
-        actor_id,
-        actor,
-        project,
-        request,
-        obj,
-        payload,
-        cid,
-        prev,
-        h,
-    ) in rows:
+    for row in rows:
+        seq, created_at, type_, actor_id, actor, project, request, obj, payload, cid, prev, h = row[
+            :12
+        ]
         out.writerow(
             (
                 seq,
@@ -73,6 +70,7 @@ def encode_rows(rows: Iterable[Sequence[Any]], *, header: bool = False) -> str:
                 _cell(cid),
                 prev,
                 h,
+                *(_cell(v) for v in row[12:]),
             )
         )
     return buf.getvalue()
@@ -92,11 +90,17 @@ def _none(value: str) -> str | None:
     return value if value != "" else None
 
 
-def verify_rows(rows: Iterable[dict[str, str]], *, complete: bool = False) -> ExportCheck:
+def verify_rows(
+    rows: Iterable[dict[str, str]],
+    *,
+    complete: bool = False,
+    keys: dict[str, bytes] | None = None,
+) -> ExportCheck:
     """Check rows of an export (``csv.DictReader`` rows) without the database.
 
     ``complete``: the file is an unfiltered export, so it must hold the whole chain from its
-    first event with no gap; a filtered export may skip events between its rows."""
+    first event with no gap; a filtered export may skip events between its rows. ``keys``
+    (audit key id → key) also checks each keyed row's MAC, which only the key holder can."""
     count = links = 0
     prev_seq: int | None = None
     prev_hash: str | None = None
@@ -117,6 +121,13 @@ def verify_rows(rows: Iterable[dict[str, str]], *, complete: bool = False) -> Ex
         )
         if expected != row["hash"]:
             return ExportCheck(False, count, links, seq, "event content altered")
+        if keys is not None and row.get("mac"):
+            key = keys.get(row.get("key_id") or "")
+            if key is None or not hmac.compare_digest(
+                row["mac"],
+                audit.event_mac(key, row["key_id"], row["hash"]),  # type: ignore[attr-defined]
+            ):
+                return ExportCheck(False, count, links, seq, "keyed MAC does not match")
         if prev_seq is not None and seq <= prev_seq:
             return ExportCheck(False, count, links, seq, "rows out of order")
         if complete and seq != (prev_seq or 0) + 1:
@@ -132,5 +143,7 @@ def verify_rows(rows: Iterable[dict[str, str]], *, complete: bool = False) -> Ex
     return ExportCheck(True, count, links)
 
 
-def verify_csv(text: str, *, complete: bool = False) -> ExportCheck:
-    return verify_rows(csv.DictReader(io.StringIO(text)), complete=complete)
+def verify_csv(
+    text: str, *, complete: bool = False, keys: dict[str, bytes] | None = None
+) -> ExportCheck:
+    return verify_rows(csv.DictReader(io.StringIO(text)), complete=complete, keys=keys)

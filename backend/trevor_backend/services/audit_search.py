@@ -179,8 +179,9 @@ class AuditSearch:
                 return
 
 
-#: What an export carries: every field the chain hash covers, so a file can be checked offline.
-EXPORT_COLUMNS = (
+#: What an export carries: every field the chain hash covers, so a file can be checked offline,
+#: and the keyed MAC columns where the log has them (services/audit.py).
+EXPORT_COLUMNS: tuple[Any, ...] = (
     AuditEvent.seq,
     AuditEvent.created_at,
     AuditEvent.type,
@@ -193,4 +194,60 @@ EXPORT_COLUMNS = (
     AuditEvent.correlation_id,
     AuditEvent.prev_hash,
     AuditEvent.hash,
+    *(
+        column
+        for column in (getattr(AuditEvent, "key_id", None), getattr(AuditEvent, "mac", None))
+        if column is not None
+    ),
 )
+
+
+class TimelineEntry(Model):
+    event: AuditRecordOut
+    intact: bool = Field(description="the event's hash and its link to the previous event hold")
+
+
+async def request_timeline(ctx: Context, p: Principal, rid: str) -> list[TimelineEntry]:
+    """A request's audit events with each one's chain status: its own hash recomputed, and its
+    ``prev_hash`` equal to the stored hash of the event before it in the whole chain."""
+    from ..orm import AirlockRequest
+    from . import access
+    from .audit import GENESIS_HASH, event_hash
+
+    async with ctx.sessions() as session:
+        access.require_view(p, await session.get(AirlockRequest, rid))
+        events = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.request_id == rid).order_by(AuditEvent.seq)
+            )
+        )
+        prev_seqs = [ev.seq - 1 for ev in events if ev.seq > 1]
+        before = dict(
+            (
+                await session.execute(
+                    select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(prev_seqs))
+                )
+            ).all()
+        )
+    out = []
+    for ev in events:
+        linked = before.get(ev.seq - 1) if ev.seq > 1 else GENESIS_HASH
+        recomputed = event_hash(
+            seq=ev.seq,
+            created_at=ev.created_at,
+            type=ev.type,
+            actor_id=ev.actor_id,
+            actor=ev.actor,
+            project_id=ev.project_id,
+            request_id=ev.request_id,
+            object_id=ev.object_id,
+            payload=ev.payload,
+            correlation_id=ev.correlation_id,
+            prev_hash=ev.prev_hash,
+        )
+        out.append(
+            TimelineEntry(
+                event=record_out(ev), intact=recomputed == ev.hash and linked == ev.prev_hash
+            )
+        )
+    return out

@@ -26,6 +26,7 @@ from ..errors import (
     ChecksumMismatch,
     Conflict,
     FieldError,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     ValidationFailed,
@@ -190,6 +191,10 @@ class IngressService:
                 raise NotFound("no such upload")
             if slot.finalized_at is not None:
                 raise Conflict("this upload has been finalized; ask for a new link")
+            if slot.expires_at <= utcnow():
+                # Revoked from the dashboard (services/ingress_links.py), before the URL's
+                # own expiry.
+                raise Forbidden("this upload link has been revoked or has expired")
             r = await session.get(AirlockRequest, slot.request_id)
             assert r is not None
             if r.status not in EDITABLE_STATUSES:
