@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Bool, Dict, Float, List, Unicode, validate
 
+from .. import db
 from ..contract import CHECKER_ROLES, Role
 from ..errors import Unauthorized
 from ..orm import Membership, Project, User
@@ -125,6 +126,12 @@ class ShadowUserAuthenticator(TokenAuthenticator):
         self._fresh: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def _sessions(self, session: AsyncSession) -> Any:
+        # Writes go in a transaction of their own, never in the caller's read session: the
+        # running backend's session factory when it gave us one, else one on the same engine.
+        factory = getattr(self, "sessions", None)
+        return factory if factory is not None else db.session_factory(session.bind)
+
     # --- from groups to a plan ----------------------------------------------------------------
 
     def plan(self, identity: Identity) -> Plan:
@@ -177,11 +184,11 @@ class ShadowUserAuthenticator(TokenAuthenticator):
             or seen[0] != fingerprint
             or time.monotonic() - seen[1] > (self.shadow_refresh_seconds)
         ):
-            await self._write(identity, plan)
+            await self._write(self._sessions(session), identity, plan)
             self._fresh[identity.username] = (fingerprint, time.monotonic())
         user = await user_by_name(session, identity.username)
         if user is None:  # written in another transaction than this read session's snapshot
-            async with self.sessions() as fresh:
+            async with self._sessions(session)() as fresh:
                 user = await user_by_name(fresh, identity.username)
                 if user is None:
                     raise Unauthorized("the user record could not be created")
@@ -190,12 +197,12 @@ class ShadowUserAuthenticator(TokenAuthenticator):
             principal = await principal_for(session, user)
         return dataclasses.replace(principal, auth_method=identity.method)
 
-    async def _write(self, identity: Identity, plan: Plan) -> None:
+    async def _write(self, sessions: Any, identity: Identity, plan: Plan) -> None:
         lock = self._locks.setdefault(identity.username, asyncio.Lock())
         async with lock:
             for attempt in range(2):
                 try:
-                    async with self.sessions.begin() as session:
+                    async with sessions.begin() as session:
                         await apply_identity(session, identity, plan)
                     return
                 except IntegrityError:
