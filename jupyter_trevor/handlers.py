@@ -392,10 +392,15 @@ _ID = r"[^/]+"
 
 def handlers() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     """Route table; ExtensionApp prefixes ``base_url``."""
+    from .outputs_watch import OutputsWatchHandler
+    from .release_download import ReleaseDownloadHandler
+
     return [
         ("/trevor/version", VersionHandler),
         ("/trevor/api/(.*)", ProxyHandler),
         ("/trevor/outputs", OutputsHandler),
+        ("/trevor/outputs/watch", OutputsWatchHandler),
+        (f"/trevor/releases/({_ID})/download", ReleaseDownloadHandler),
         (f"/trevor/requests/({_ID})/outputs/({_ID})", UploadOutputHandler),
         ("/trevor/events", EventsHandler),
         ("/trevor/inbox", InboxHandler),

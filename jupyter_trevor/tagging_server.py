@@ -82,9 +82,25 @@ def _summary(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _relative(path: Any, workspace: Path) -> Any:
+    """A notebook path as the researcher knows it (relative to the workspace): the server's
+    absolute paths mean nothing in the browser and reveal the server's layout."""
+    if not isinstance(path, str) or not Path(path).is_absolute():
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(workspace.resolve()))
+    except ValueError:
+        return Path(path).name
+
+
 def list_workspace_outputs(workspace: Path) -> list[dict[str, Any]]:
     """Summaries of every tagged output, newest first."""
-    return [_summary(m) for m in ws.list_outputs(workspace) if m.get("id") and m.get("filename")]
+    items = [_summary(m) for m in ws.list_outputs(workspace) if m.get("id") and m.get("filename")]
+    for item in items:
+        prov = item["provenance"]
+        if "notebook_path" in prov:
+            prov["notebook_path"] = _relative(prov["notebook_path"], workspace)
+    return items
 
 
 def local_output(workspace: Path, output_id: str) -> LocalOutput:

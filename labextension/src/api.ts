@@ -9,7 +9,7 @@ import type {
   ReviewList
 } from './contract.gen';
 import type { InboxFile, MetadataForm, Statbarn, TaggedOutput, VersionInfo } from './logic/types';
-import { requestAPI, requestRaw } from './request';
+import { requestAPI, requestRaw, trevorUrl } from './request';
 
 const enc = encodeURIComponent;
 const json = (method: string, body?: unknown): RequestInit => ({
@@ -20,6 +20,17 @@ const json = (method: string, body?: unknown): RequestInit => ({
 export const api = {
   version: () => requestAPI<VersionInfo>('version'),
   outputs: () => requestAPI<{ items: TaggedOutput[] }>('outputs').then(r => r.items),
+  /**
+   * Long poll: answers when the workspace's tagged outputs differ from `since` (a fingerprint
+   * from the previous answer; '' for "now"), or after ~25 s with the same list.
+   */
+  watchOutputs: (since: string, signal?: AbortSignal) =>
+    requestAPI<{ fingerprint: string; items: TaggedOutput[] }>(
+      `outputs/watch?since=${enc(since)}&timeout=25`,
+      { signal }
+    ),
+  /** The released package, streamed by the server extension (a plain link: saved, not shown). */
+  releaseDownloadUrl: (rid: string) => trevorUrl(`releases/${enc(rid)}/download`),
   tagOutput: (body: unknown) => requestAPI<TaggedOutput>('outputs', json('POST', body)),
   inbox: () => requestAPI<{ items: InboxFile[]; inbox_dir: string }>('inbox'),
   deliverInbox: () =>

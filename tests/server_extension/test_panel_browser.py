@@ -4,7 +4,7 @@ against a real JupyterLab (subprocess) and a real trevor backend (in-process, lo
 The researcher's journey of issue 6, played through the UI: run the sample notebook
 (binder/demo.ipynb) in a real kernel, bundle the tagged crosstab into a request from the panel,
 describe it, submit, follow the review live (agent, then two checkers through the API), read the
-feedback, tag a rounded version in the notebook, replace the object with it and resubmit; each
+feedback, tag a suppressed version in the notebook, replace the object with it and resubmit; each
 step is screenshotted under test-output/panel/step-*.png. Then: the cell action tags an HTML
 table, the inbox receives ingress files, a released request offers its package.
 """
@@ -12,6 +12,7 @@ table, the inbox receives ingress files, a released request offers its package.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -326,7 +327,7 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
 ) -> None:
     """Issue 6, as a researcher plays it: run the sample notebook in a real kernel, bundle the
     tagged crosstab into a request from the panel, describe it, submit, follow the review live,
-    read the checkers' feedback, tag a rounded version from the notebook, replace, resubmit."""
+    read the checkers' feedback, tag a suppressed version from the notebook, replace, resubmit."""
     from playwright.async_api import expect
 
     alice = live.client("alice")
@@ -347,7 +348,7 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
         timeout=180_000
     )
     tag_cell = cells.filter(has_text="tagged = trevor.tag(")
-    retag_cell = cells.filter(has_text="rounded = (table / 5)")
+    retag_cell = cells.filter(has_text="fixed = trevor.suppress(table)")
     later = cells.filter(has_text="After the checkers' feedback")
     # Waiting: JupyterLab fills the cells' editors in after the notebook opens.
     for cell in (cells.filter(has_text="trevor.crosstab("), tag_cell, later, retag_cell):
@@ -364,7 +365,8 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     (record,) = ws.list_outputs(lab.workspace)
     oid_ws = record["id"]
     assert record["version"] == 1 and record["metadata"]["title"] == title
-    assert record["report"]["status"] == "pass" and record["evidence"] is not None
+    # The notebook's story: the first table fails the pre-check (islands x 65+ counts 3).
+    assert record["report"]["status"] == "fail" and record["evidence"] is not None
     assert record["provenance"]["notebook_path"].endswith(demo_notebook)
     await steps.shot("notebook-run")
 
@@ -372,12 +374,12 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     await page.locator('.lm-TabBar-tab[data-id="trevor-airlock"]').click()
     panel = page.locator(".trevor-panel")
     await panel.wait_for()
-    # The list may have been loaded when the page opened, before the kernel tagged anything.
-    outputs = panel.locator(".trevor-section", has_text="Tagged outputs")
-    await outputs.get_by_role("button", name="Refresh").click()
+    # The panel follows the workspace by itself: no Refresh click (issue 14).
     output = panel.locator(".trevor-output", has_text=title)
-    await expect(output.locator(".trevor-badge")).to_have_text("Pass")
+    await expect(output.locator(".trevor-badge")).to_have_text("Fail")
     await expect(output.locator(".trevor-sub")).to_contain_text(demo_notebook)
+    # The path relative to the workspace, never the server's absolute path.
+    assert str(lab.workspace) not in await output.inner_text()
     # Live updates are flowing before anything below depends on them.
     await panel.locator(".trevor-live-live").wait_for(timeout=120_000)
     await steps.shot("panel")
@@ -437,9 +439,9 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     assert (await alice.get(f"/api/v1/requests/{rid}")).json["status"] == "HUMAN_REVIEW"
     await steps.shot("human-review-live")
 
-    # 4. Two checkers decide through the API; one asks publicly for rounding, the other approves
+    # 4. Two checkers decide through the API; one asks publicly for suppression, the other approves
     # with a private note: together that is "changes requested".
-    comment = "Please round the counts to base 5 before release."
+    comment = "Please suppress the small cell (islands, 65+) before release."
     decisions = {
         "carol": {"decision": "changes_requested", "comment": comment, "visibility": "public"},
         "dave": {
@@ -461,8 +463,16 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     await expect(status).to_have_text("Changes requested", timeout=120_000)
     assert (await alice.get(f"/api/v1/requests/{rid}")).json["status"] == "CHANGES_REQUESTED"
     await expect(card.locator(".trevor-feedback")).to_contain_text(
-        re.compile(rf"Checker:.*{comment}")
+        re.compile(rf"Checker:.*{re.escape(comment)}")
     )
+    # The checkers' summaries, with the revision their round decided.
+    summary = view.locator(".trevor-review-summary")
+    await expect(summary).to_contain_text("Checkers' review of revision 1: changes requested")
+    await expect(summary).to_contain_text("review by carol")
+    await expect(summary.locator(".trevor-review-item")).to_have_count(2)
+    await expect(summary.locator(".trevor-decision-ok")).to_have_count(1)  # dave approved
+    # The panel alone, as docs/images/panel.png shows it in the README.
+    await panel.screenshot(path=str(ARTIFACTS / "panel-feedback.png"))
     await card.get_by_text("Automatic check:").wait_for()
     # A private comment stays among the checkers.
     assert await card.get_by_text("Counts checked against the protocol.").count() == 0
@@ -471,7 +481,7 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     await card.locator("iframe[sandbox='']").wait_for()
     await steps.shot("changes-requested")
 
-    # 5. Back in the notebook: the cell after the feedback rounds the table and tags it again
+    # 5. Back in the notebook: the cell after the feedback suppresses the cell and tags again
     # under the same id, which makes version 2.
     await run_cell(page, retag_cell)
     await expect(retag_cell.locator(".jp-OutputArea-output")).to_contain_text(
@@ -483,11 +493,13 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     assert new_bytes != ws.object_path(lab.workspace, oid_ws, 1).read_bytes()
     await steps.shot("notebook-retagged")
 
-    # The panel's list shows the new version (its verdict: Review, a rounded table carries no
-    # evidence); the request's object is replaced with it and the request resubmitted.
+    # The panel's list shows the new version by itself (no Refresh click): made with
+    # trevor.suppress, its pre-check passes. The request's object is replaced with it and the
+    # request resubmitted.
+    assert record["report"]["status"] == "pass"
     await view.get_by_role("button", name="← All requests").click()
-    await outputs.get_by_role("button", name="Refresh").click()
-    await expect(output.locator(".trevor-badge")).to_have_text("Review")
+    await expect(output.locator(".trevor-sub")).to_contain_text("v2 in notebook")
+    await expect(output.locator(".trevor-badge")).to_have_text("Pass")
     await (
         panel.locator(".trevor-request", has_text="Paper tables")
         .get_by_role("button", name="Paper tables")
@@ -512,6 +524,72 @@ async def test_researcher_runs_the_notebook_and_goes_through_review(
     assert stored.body == new_bytes
     assert await page.evaluate("window.__trevorSamePage === true")
     await steps.shot("resubmitted")
+
+
+async def test_tagged_output_appears_without_a_click(page: Any, lab: Lab) -> None:
+    """The kernel writes the manifest itself (no signal reaches the browser): the panel's list
+    follows the workspace through the server extension, with no Refresh click."""
+    from playwright.async_api import expect
+
+    panel = await open_panel(page, lab)
+    outputs = panel.locator(".trevor-section", has_text="Tagged outputs")
+    await expect(outputs.get_by_text("No tagged outputs yet")).to_be_visible()
+    tag_table(lab.workspace)  # what trevor.tag(...) in a kernel does
+    output = panel.locator(".trevor-output", has_text="Counts by region")
+    await expect(output).to_be_visible()
+    await expect(output.locator(".trevor-sub")).to_contain_text("v1 in notebook")
+    # A second version too, still without a click.
+    tag_table(lab.workspace, "region,n\nNorth,10\nSouth,40\n")
+    await expect(output.locator(".trevor-sub")).to_contain_text("v2 in notebook")
+    # Human times ("just now"), the full time on hover.
+    when = output.locator("time.trevor-when")
+    await expect(when).to_contain_text(re.compile(r"now|second|minute"))
+    assert re.search(r"\d", await when.get_attribute("title") or "")
+    await panel.screenshot(path=str(ARTIFACTS / "tagged-without-click.png"))
+
+
+async def test_submit_needs_a_description_and_withdraw_stands_apart(
+    page: Any, lab: Lab, live: Any
+) -> None:
+    """Checkers cannot judge an undescribed output: Submit is refused in the panel with the
+    field opened; Withdraw is apart from Submit and asks first."""
+    from playwright.async_api import expect
+
+    tag_table(lab.workspace)
+    alice = live.client("alice")
+    panel = await open_panel(page, lab)
+    await (
+        panel.locator(".trevor-output", has_text="Counts by region")
+        .locator("input[type=checkbox]")
+        .check()
+    )
+    await panel.get_by_label("New request title").fill("Undescribed")
+    await panel.get_by_role("button", name="Add 1 to request").click()
+    view = panel.locator(".trevor-request-view")
+    card = view.locator(".trevor-object", has_text="Counts by region")
+    await card.wait_for()
+    await view.get_by_role("button", name="Submit for review").click()
+    await expect(panel.get_by_text("Describe every output for the output checkers")).to_be_visible()
+    await expect(card.locator("details")).to_have_attribute("open", "")
+    await expect(card.get_by_text("Required before submitting")).to_be_visible()
+    (req,) = (await alice.get("/api/v1/requests?project=p1")).json["items"]
+    assert req["status"] == "DRAFT"
+    # Withdraw: not among the submit actions, and nothing happens without confirming.
+    actions = view.locator(".trevor-actions")
+    assert await actions.get_by_role("button", name=re.compile("Withdraw")).count() == 0
+    withdraw = view.locator(".trevor-danger").get_by_role("button", name="Withdraw request…")
+    asked: list[str] = []
+
+    async def dismiss(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    await withdraw.click()
+    await expect(withdraw).to_be_enabled()
+    assert asked and "Withdraw this request?" in asked[0]
+    assert (await alice.get(f"/api/v1/requests/{req['id']}")).json["status"] == "DRAFT"
+    await page.screenshot(path=str(ARTIFACTS / "submit-needs-description.png"))
 
 
 def notebook_with_table(workspace: Path) -> str:
@@ -591,6 +669,8 @@ async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:
     dialog = page.locator(".jp-Dialog")
     await dialog.wait_for()
     await dialog.get_by_text("CSV table").wait_for()
+    # A grouped count is no row-level data: no warning (rowLevel.test.ts covers the rule).
+    assert await dialog.locator(".trevor-row-level").count() == 0
     # Submitting empty shows the form's own validation instead of a server round trip.
     await dialog.get_by_role("button", name="Add to airlock").click()
     await page.locator(".jp-Dialog .trevor-field-error").first.wait_for()
@@ -707,10 +787,23 @@ async def test_released_request_offers_the_package(page: Any, lab: Lab, live: An
     link = panel.locator("a.trevor-download")
     await link.wait_for()
     assert "Download released package" in await link.inner_text()
+    # Through the server extension (a TRE browser cannot reach the backend), as a file.
     href = await link.get_attribute("href")
-    assert href and await link.get_attribute("rel") == "noopener noreferrer"
-    crate = await download(href, live)  # the signed link works without any token
-    assert crate.status == 200 and crate.body[:2] == b"PK"
+    assert href and re.fullmatch(rf"({re.escape(lab.url)})?/trevor/releases/[^/]+/download", href)
+    assert live.url not in await panel.inner_html()
+    async with page.expect_download() as saved:
+        await link.click()
+    got = _read(Path(await (await saved.value).path()))
+    assert got[:2] == b"PK"
+    # The very bytes the backend released (independently: its signed link, and its checksum).
+    (req,) = [
+        r
+        for r in (await live.client("alice").get("/api/v1/requests")).json["items"]
+        if r["title"] == "Released tables"
+    ]
+    info = (await live.client("alice").get(f"/api/v1/requests/{req['id']}/release")).json
+    assert hashlib.sha256(got).hexdigest() == info["sha256"]
+    assert (await download(info["url"], live)).body == got
     # Nothing to change on a released request.
     view = panel.locator(".trevor-request-view")
     for name in ("Submit for review", "Resubmit", "Withdraw", "Save description"):

@@ -16,6 +16,7 @@ import { api } from '../api';
 import { EMPTY_FORM, taggableForm, taggedCount, validateMetadata, withTaggedOutput, type CellOutput } from '../logic/tagging';
 import type { MetadataForm, Statbarn } from '../logic/types';
 import { describeError, TrevorAPIError } from '../problem';
+import { rowLevelReason } from './rowLevel';
 import { TagFormWidget } from './tagForm';
 
 export const COMMAND = 'trevor:add-output-to-airlock';
@@ -59,9 +60,10 @@ async function askMetadata(
   statbarns: Statbarn[] | null,
   statbarnError: string | null,
   taggable: NonNullable<ReturnType<typeof taggableForm>>,
-  errors: Record<string, string>
+  errors: Record<string, string>,
+  rowLevel: string | null = null
 ): Promise<MetadataForm | null> {
-  const body = new TagFormWidget({ initial, statbarns, statbarnError, taggable, errors });
+  const body = new TagFormWidget({ initial, statbarns, statbarnError, taggable, errors, rowLevel });
   const result = await showDialog({
     title: 'Add output to airlock',
     body,
@@ -103,10 +105,15 @@ export function registerCellAction(
       } catch (e) {
         statbarnError = describeError(e);
       }
+      const html = (output as { data?: Record<string, unknown> }).data?.['text/html'];
+      const rowLevel = rowLevelReason(
+        cell.model.sharedModel.getSource(),
+        typeof html === 'string' ? html : Array.isArray(html) ? html.join('') : null
+      );
       let form: MetadataForm = { ...EMPTY_FORM };
       let errors: Record<string, string> = {};
       for (;;) {
-        const value = await askMetadata(form, statbarns, statbarnError, taggable, errors);
+        const value = await askMetadata(form, statbarns, statbarnError, taggable, errors, rowLevel);
         if (!value) {
           return;
         }

@@ -11,6 +11,8 @@ interface Props {
   statbarnError: string | null;
   taggable: Taggable;
   errors: Record<string, string>;
+  /** Why the output looks like individual records (rowLevel.ts), or null. */
+  rowLevel?: string | null;
   onChange: (form: MetadataForm) => void;
 }
 
@@ -53,6 +55,13 @@ function TagForm(props: Props): JSX.Element {
         disclosure evidence computed at source, so an output checker judges them; use the
         <code> trevor</code> helpers in the kernel for tables when you can.
       </p>
+      {props.rowLevel && (
+        <div className="trevor-notice trevor-notice-error trevor-row-level" role="alert">
+          <strong>This looks like row-level data</strong> ({props.rowLevel}). Individual records
+          are almost never releasable: an output checker will reject them. Tag a summary
+          instead (counts, means, a model), made with the <code>trevor</code> helpers.
+        </div>
+      )}
       {errors['/output'] && <div className="trevor-field-error">{errors['/output']}</div>}
       {text('title', 'Title')}
       <label className="trevor-field">

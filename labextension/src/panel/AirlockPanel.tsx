@@ -23,6 +23,19 @@ import { checkCompatibility, type Compatibility } from '../logic/version';
 import { describeFinding, verdictBadge, verdictFindings } from '../logic/verdict';
 import { describeError } from '../problem';
 import { LiveEvents } from './live';
+import { Guidance } from './markdown';
+import { useWatchedOutputs } from './outputsWatch';
+import { ReviewSummary } from './ReviewSummary';
+import { When } from './when';
+
+/** JupyterLab's rendered-table look, inside the sandboxed preview (it cannot see Lab's CSS). */
+const PREVIEW_STYLE =
+  '<style>body{font-family:system-ui,sans-serif;font-size:13px;margin:4px;color:#212121}' +
+  'table{border-collapse:collapse;border-spacing:0;border:none;font-size:12px;table-layout:fixed}' +
+  'thead{border-bottom:1px solid #9e9e9e;vertical-align:bottom}' +
+  'td,th,tr{text-align:right;vertical-align:middle;padding:0.5em;line-height:normal;' +
+  'white-space:normal;max-width:none;border:none}th{font-weight:bold}' +
+  'tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,0.2)}</style>';
 import type { Review } from '../review/plugin';
 import { ReviewSection } from '../review/ReviewSection';
 
@@ -157,6 +170,18 @@ export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.E
     };
   }, [outputsChanged, loadOutputs]);
 
+  // The tagged outputs follow the workspace by themselves: the kernel writes them directly.
+  useWatchedOutputs(compat?.ok === true, setOutputs);
+
+  // Who I am and where new requests go, shown in the header.
+  const [identity, setIdentity] = React.useState('');
+  React.useEffect(() => {
+    if (!backend) {
+      return;
+    }
+    api.me().then(me => setIdentity(project ? `${me.username} · project ${project}` : me.username), notify);
+  }, [backend, project, notify]);
+
   const upsert = (r: RequestOut) =>
     setRequests(cur => (cur.some(x => x.id === r.id) ? cur.map(x => (x.id === r.id ? r : x)) : [r, ...cur]));
 
@@ -164,6 +189,11 @@ export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.E
     <div className="trevor-panel">
       <header className="trevor-header">
         <h2>Airlock</h2>
+        {identity && (
+          <span className="trevor-whoami" title="Signed in to the airlock as">
+            {identity}
+          </span>
+        )}
         {backend && <span className={`trevor-live trevor-live-${live.split(':')[0]}`} title={live}>●</span>}
       </header>
       {compat?.message && (
@@ -336,7 +366,14 @@ function OutputsSection(props: {
             <VerdictBadge verdict={o.verdict} />
             <div className="trevor-sub">
               {o.statbarn ?? 'no statbarn'} · {o.filename}
+              {o.version ? ` · v${o.version} in notebook` : ''}
               {o.provenance?.notebook_path ? ` · ${o.provenance.notebook_path}` : ''}
+              {o.created_at && (
+                <>
+                  {' · tagged '}
+                  <When iso={o.created_at} />
+                </>
+              )}
             </div>
             {verdictFindings(o.verdict).length > 0 && (
               <ul className="trevor-findings">
@@ -441,6 +478,8 @@ function RequestView(props: {
   }>({ reviews: null, report: null, note: [] });
   const [release, setRelease] = React.useState<ReleaseOut | null>(null);
   const [busy, setBusy] = React.useState(false);
+  // Objects whose description is missing, after a refused submit: their forms open with an error.
+  const [mustDescribe, setMustDescribe] = React.useState<Set<string>>(new Set());
 
   const load = React.useCallback(() => {
     api.request(rid).then(r => {
@@ -490,6 +529,16 @@ function RequestView(props: {
     if (action === 'withdraw' && !window.confirm('Withdraw this request? This cannot be undone.')) {
       return;
     }
+    if (action !== 'withdraw') {
+      // Checkers cannot judge an output nobody described: refused here, before the backend.
+      const undescribed = currentObjects(req.objects).filter(o => !(o.metadata.description ?? '').trim());
+      setMustDescribe(new Set(undescribed.map(o => o.id)));
+      if (undescribed.length > 0) {
+        const names = undescribed.map(o => o.metadata.title || o.filename).join(', ');
+        notify(`Describe every output for the output checkers before submitting: ${names}.`);
+        return;
+      }
+    }
     setBusy(true);
     try {
       const r = await api.transition(rid, action);
@@ -526,20 +575,20 @@ function RequestView(props: {
             Resubmit
           </button>
         )}
-        {actions.includes('withdraw') && (
-          <button className="jp-mod-styled jp-mod-warn" disabled={busy} onClick={() => act('withdraw')}>
-            Withdraw
-          </button>
-        )}
         {actions.includes('download_release') && release?.url && (
-          <a className="trevor-download" href={release.url} target="_blank" rel="noopener noreferrer">
-            Download released package ({release.size} bytes)
+          // Through the server extension: a TRE browser cannot reach the backend itself.
+          <a
+            className="jp-mod-styled jp-mod-accept trevor-download"
+            href={api.releaseDownloadUrl(rid)}
+            download={release.filename ?? true}
+          >
+            Download released package ({formatBytes(release.size)})
           </a>
         )}
         {actions.includes('download_release') && release?.url && (
           <span className="trevor-sub">
-            {release.filename} · sha256 {release.sha256.slice(0, 12)}… · link expires{' '}
-            {release.expires_at ?? 'never'}
+            {release.filename} · sha256 {release.sha256.slice(0, 12)}… ·{' '}
+            {release.expires_at ? <When iso={release.expires_at} prefix="link expires" /> : 'link never expires'}
           </span>
         )}
         {actions.includes('download_release') && release && !release.url && (
@@ -561,6 +610,7 @@ function RequestView(props: {
       {agentSummary(feedback.report) && (
         <p className="trevor-report">Automatic check: {agentSummary(feedback.report)}</p>
       )}
+      <ReviewSummary reviews={feedback.reviews} />
 
       <ul className="trevor-list">
         {currentObjects(req.objects).map(o => (
@@ -574,13 +624,33 @@ function RequestView(props: {
             statbarns={props.statbarns}
             comments={publicComments(feedback.reviews, o.id)}
             agent={agentResult(feedback.report, o.id)}
+            mustDescribe={mustDescribe.has(o.id)}
             notify={notify}
             onChanged={load}
           />
         ))}
       </ul>
+      {actions.includes('withdraw') && (
+        // Apart from Submit, and confirmed: withdrawing cannot be undone.
+        <div className="trevor-danger">
+          <button className="jp-mod-styled jp-mod-warn" disabled={busy} onClick={() => act('withdraw')}>
+            Withdraw request…
+          </button>
+        </div>
+      )}
     </section>
   );
+}
+
+function formatBytes(n: number): string {
+  const units = ['bytes', 'KB', 'MB', 'GB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 function metadataForm(o: ObjectOut): MetadataForm {
@@ -602,6 +672,7 @@ function ObjectCard(props: {
   statbarns: Statbarn[] | null;
   comments: string[];
   agent: ReturnType<typeof agentResult>;
+  mustDescribe: boolean;
   notify: (e: unknown, tone?: 'error' | 'info') => void;
   onChanged: () => void;
 }): JSX.Element {
@@ -678,6 +749,9 @@ function ObjectCard(props: {
         />
       )}
       {fieldErrors[`/${name}`] && <span className="trevor-field-error">{fieldErrors[`/${name}`]}</span>}
+      {name === 'description' && props.mustDescribe && !form.description.trim() && !fieldErrors['/description'] && (
+        <span className="trevor-field-error">Required before submitting: what this output shows.</span>
+      )}
     </label>
   );
 
@@ -686,10 +760,10 @@ function ObjectCard(props: {
       <div>
         <span className="trevor-title">{obj.metadata.title || obj.filename}</span>{' '}
         {obj.verdict && <VerdictBadge verdict={obj.verdict} />}{' '}
-        <span className={`trevor-badge trevor-object-${obj.state}`}>{obj.state.replace('_', ' ')}</span>
+        <span className={`trevor-badge trevor-object-${obj.state}`}>{obj.state.replace(/_/g, ' ')}</span>
       </div>
       <div className="trevor-sub">
-        {obj.filename} · v{obj.version} · {obj.size} bytes ·{' '}
+        {obj.filename} · v{obj.version} in request · {formatBytes(obj.size)} ·{' '}
         <button className="trevor-link" onClick={togglePreview}>
           {preview ? 'hide preview' : 'preview'}
         </button>{' '}
@@ -726,7 +800,7 @@ function ObjectCard(props: {
           {preview.note && <div className="trevor-sub">{preview.note}</div>}
           {preview.html ? (
             // sandbox="" : no scripts, no same-origin access, even if sanitising missed something.
-            <iframe sandbox="" srcDoc={preview.html} title={`Preview of ${obj.filename}`} />
+            <iframe sandbox="" srcDoc={PREVIEW_STYLE + preview.html} title={`Preview of ${obj.filename}`} />
           ) : (
             <div className="trevor-sub">No preview for this file type; use download.</div>
           )}
@@ -736,12 +810,12 @@ function ObjectCard(props: {
         <ol className="trevor-history">
           {history.map(h => (
             <li key={h.id}>
-              v{h.version} · {h.state} · {h.created_at} · {h.sha256.slice(0, 12)}
+              v{h.version} · {h.state.replace(/_/g, ' ')} · <When iso={h.created_at} /> · {h.sha256.slice(0, 12)}
             </li>
           ))}
         </ol>
       )}
-      <details open={props.editable && !obj.metadata.statbarn}>
+      <details open={(props.editable && !obj.metadata.statbarn) || props.mustDescribe}>
         <summary>Description for the output checkers</summary>
         {field('title', 'Title')}
         <label className="trevor-field">
@@ -758,7 +832,7 @@ function ObjectCard(props: {
               </option>
             ))}
           </select>
-          <span className="trevor-guidance">{statbarnGuidance(props.statbarns, form.statbarn)}</span>
+          <Guidance text={statbarnGuidance(props.statbarns, form.statbarn)} />
           {fieldErrors['/statbarn'] && <span className="trevor-field-error">{fieldErrors['/statbarn']}</span>}
         </label>
         {field('description', 'Description', true)}
@@ -774,7 +848,8 @@ function ObjectCard(props: {
         <div className="trevor-replace">
           <select value={replacement} onChange={e => setReplacement(e.target.value)} aria-label="Replacement">
             <option value="">Replace with a newer tagged output…</option>
-            {props.outputs.map(o => (
+            {/* Never the version already in the request (same bytes). */}
+            {props.outputs.filter(o => !o.sha256 || o.sha256 !== obj.sha256).map(o => (
               <option key={o.id} value={o.id}>
                 {o.title || o.filename} ({verdictBadge(o.verdict).label})
               </option>
