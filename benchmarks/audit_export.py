@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,46 +33,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import psutil
 from sqlalchemy.engine import make_url
 from tornado.httpclient import AsyncHTTPClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from release import PeakRSS  # noqa: E402  (the release benchmark's RSS sampler)
 
 from tests.fixtures.backend import start_backend  # noqa: E402
 from trevor_backend.principal import Principal  # noqa: E402
 from trevor_backend.services.audit import _canonical, event_hash  # noqa: E402
 
 MB = 1024 * 1024
-
-
-class PeakRSS:
-    """Samples this process's RSS in a thread; ``growth`` is peak minus the start value."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.process = psutil.Process()
-        self.interval = interval
-        self.start = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 async def admin_conn(pg: str, database: str | None = None) -> asyncpg.Connection:

@@ -338,3 +338,25 @@ async def test_live_events_for_the_session_and_login_options_hook(live: LiveBack
     page = text(await Browser(live.url).get("/dashboard/login?next=/dashboard/metrics"))
     assert "Sign in with the TRE&#39;s identity provider" in page
     assert 'href="/oauth/start?next=/dashboard/metrics"' in page
+
+    # Its browser sessions are accepted by the dashboard (browser_principal), admins only.
+    from trevor_backend.principal import Principal
+
+    who: dict[str, Principal | None] = {"p": None}
+
+    async def browser_principal(handler: Any) -> Principal | None:
+        return who["p"]
+
+    live.backend.authenticator.browser_principal = browser_principal  # type: ignore[attr-defined]
+    anon = Browser(live.url)
+    assert (await anon.get("/dashboard/metrics")).code == 302
+    who["p"] = Principal(user_id="x", name="carol", admin=False)
+    assert (await anon.get("/dashboard/metrics")).code == 403
+    async with live.backend.ctx.sessions() as session:
+        from trevor_backend.auth.base import principal_for
+        from trevor_backend.services.projects import user_by_name
+
+        root = await user_by_name(session, "root")
+        assert root is not None
+        who["p"] = await principal_for(session, root)
+    assert (await anon.get("/dashboard/metrics")).code == 200

@@ -3,7 +3,7 @@ session login/logout pages."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,9 +11,10 @@ from tornado import web
 
 from ..contract import Direction, RequestStatus
 from ..errors import FieldError, Unauthorized, ValidationFailed
+from ..handlers.audit import audit_query, time_query
 from ..orm import utcnow
 from ..services.audit_export import encode_rows
-from ..services.audit_search import AuditQuery, request_timeline
+from ..services.audit_search import request_timeline
 from ..services.metrics_summary import DECISION_EVENTS, OUTCOME_LABELS
 from ..services.release import WAITING_STATES
 from . import charts, session
@@ -30,17 +31,6 @@ def _enum(handler: DashboardHandler, name: str, enum: type[Any]) -> Any:
         raise ValidationFailed(
             f"unknown {name} {raw!r}", errors=[FieldError(f"/{name}", raw)]
         ) from exc
-
-
-def _time(handler: DashboardHandler, name: str) -> datetime | None:
-    raw = handler.arg(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationFailed(f"{name} must be a date or time, e.g. 2026-01-31") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _duration(handler: DashboardHandler, name: str) -> float | None:
@@ -192,7 +182,10 @@ class MetricsPage(DashboardHandler):
     async def get(self) -> None:
         project = self.arg("project")
         summary = await self.backend.metrics_summary.summary(
-            self.principal, project=project, since=_time(self, "since"), until=_time(self, "until")
+            self.principal,
+            project=project,
+            since=time_query(self, "since"),  # type: ignore[arg-type]
+            until=time_query(self, "until"),  # type: ignore[arg-type]
         )
         weeks = [w.week for w in summary.weekly]
         graphs = {
@@ -237,22 +230,11 @@ class MetricsPage(DashboardHandler):
         )
 
 
-def _audit_query(handler: DashboardHandler) -> AuditQuery:
-    return AuditQuery(
-        project=handler.arg("project"),
-        request=handler.arg("request"),
-        actor=handler.arg("actor"),
-        type=handler.arg("type"),
-        since=_time(handler, "since"),
-        until=_time(handler, "until"),
-    )
-
-
 class AuditPage(DashboardHandler):
     page = "audit"
 
     async def get(self) -> None:
-        q = _audit_query(self)
+        q = audit_query(self)  # type: ignore[arg-type]
         page = await self.backend.audit_search.page(
             self.principal, q, cursor=self.arg("cursor"), limit=50
         )
@@ -275,7 +257,7 @@ class AuditCsv(DashboardHandler):
     """The same streamed export as ``GET /api/v1/audit?format=csv``, for the session."""
 
     async def get(self) -> None:
-        q = _audit_query(self)
+        q = audit_query(self)  # type: ignore[arg-type]
         batches = self.backend.audit_search.stream(self.principal, q)
         first = await anext(batches, None)
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

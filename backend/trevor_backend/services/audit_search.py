@@ -212,7 +212,7 @@ async def request_timeline(ctx: Context, p: Principal, rid: str) -> list[Timelin
     ``prev_hash`` equal to the stored hash of the event before it in the whole chain."""
     from ..orm import AirlockRequest
     from . import access
-    from .audit import GENESIS_HASH, event_hash
+    from .audit import GENESIS_HASH, _hash_of
 
     async with ctx.sessions() as session:
         access.require_view(p, await session.get(AirlockRequest, rid))
@@ -232,19 +232,7 @@ async def request_timeline(ctx: Context, p: Principal, rid: str) -> list[Timelin
     out = []
     for ev in events:
         linked = before.get(ev.seq - 1) if ev.seq > 1 else GENESIS_HASH
-        recomputed = event_hash(
-            seq=ev.seq,
-            created_at=ev.created_at,
-            type=ev.type,
-            actor_id=ev.actor_id,
-            actor=ev.actor,
-            project_id=ev.project_id,
-            request_id=ev.request_id,
-            object_id=ev.object_id,
-            payload=ev.payload,
-            correlation_id=ev.correlation_id,
-            prev_hash=ev.prev_hash,
-        )
+        recomputed = _hash_of(ev)
         out.append(
             TimelineEntry(
                 event=record_out(ev), intact=recomputed == ev.hash and linked == ev.prev_hash
