@@ -48,6 +48,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     // Output checkers: the Review section, the queue badge on the tab, the review view.
     widget.review = activateReview(app, widget, state);
+    widget.update(); // in case the panel rendered before it knew about the review
   }
 };
 

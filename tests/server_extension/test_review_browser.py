@@ -272,13 +272,24 @@ async def submitted_request(live: Any, title: str) -> tuple[str, dict[str, Any],
     req = await alice.create_request("p1", title)
     rid = req["id"]
     table = await add_table(alice, rid, FAILING, "admissions.csv", title="Admissions by region")
+    described = await alice.put(
+        f"/api/v1/requests/{rid}/objects/{table['id']}/metadata",
+        {"description": "Admissions counted once per stay, by region and sex."},
+    )
+    assert described.status == 200, described.body
+    table = described.json
     up = await alice.upload(
         rid, b"Method: counts of admissions per region and sex.\n", "method.txt"
     )
     assert up.status == 201, up.body
     note = await alice.put(
         f"/api/v1/requests/{rid}/objects/{up.json['id']}/metadata",
-        {"title": "Method note", "statbarn": "Shape", "justification": "explains table 1"},
+        {
+            "title": "Method note",
+            "statbarn": "Shape",
+            "description": "How table 1 was counted.",
+            "justification": "explains table 1",
+        },
     )
     assert note.status == 200, note.body
     sub = await alice.post(f"/api/v1/requests/{rid}/submit", {})
@@ -408,6 +419,7 @@ async def test_checker_reviews_in_the_panel(
             {
                 "title": "Admissions by region (fixed)",
                 "statbarn": "Frequencies",
+                "description": "Admissions by region and sex; the small cell no longer is.",
                 "evidence": evidence,
             },
         )
