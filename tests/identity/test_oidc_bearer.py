@@ -225,3 +225,41 @@ async def test_no_usable_credentials_is_401(oidc_live: LiveBackend, value: str) 
     )
     assert reply.status == 401
     assert reply.content_type.startswith("application/problem+json")
+
+
+async def test_made_up_key_ids_do_not_hammer_the_provider(
+    database_url: str, data_dir: Path, oidc_provider: OIDCProvider, oidc_tokens: dict
+) -> None:
+    """Unknown kids make the backend fetch the JWKS again, but at most once per
+    jwks_min_refresh_seconds: a flood of tokens with made-up kids costs the provider nothing."""
+    async with oidc_backend(
+        database_url, data_dir, oidc_provider, jwks_min_refresh_seconds=3600.0
+    ) as live:
+        alice = Client(live.url, oidc_tokens["alice"])
+        assert (await alice.get("/api/v1/users/me")).status == 200
+        auth = live.backend.authenticator
+        fetched = auth._keys.fetched_at
+        header, payload, signature = oidc_tokens["alice"].split(".")
+        for n in range(5):
+            fake = _b64(json.dumps({**json.loads(_unb64(header)), "kid": f"made-up-{n}"}).encode())
+            await _assert_refused(live, f"{fake}.{payload}.{signature}", "does not publish")
+        assert auth._keys.fetched_at == fetched  # no fetch: the last one is too recent
+
+
+async def test_unreachable_provider_is_503_problem(
+    database_url: str, data_dir: Path, tmp_path: Path, oidc_tokens: dict
+) -> None:
+    gone = OIDCProvider(tmp_path)  # never started: nothing listens on its port
+    async with oidc_backend(database_url, data_dir, gone) as live:
+        reply = await Client(live.url, oidc_tokens["alice"]).get("/api/v1/users/me")
+        assert reply.status == 503, reply.body
+        assert reply.content_type.startswith("application/problem+json")
+        assert "identity provider" in reply.json["detail"]
+        # API tokens do not depend on the provider.
+        async with live.backend.ctx.sessions.begin() as session:
+            from trevor_backend.auth.tokens import create_token
+
+            user = await session.scalar(select(User).where(User.username == "alice"))
+            assert user is not None
+            token = await create_token(session, user)
+        assert (await Client(live.url, token).get("/api/v1/users/me")).status == 200
