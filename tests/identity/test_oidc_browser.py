@@ -91,6 +91,12 @@ async def test_dashboard_login_through_the_provider(
             # The provider's session ended too: signing in again asks for the login again.
             await page.get_by_role("link", name="Sign in with your organisation").click()
             await expect(page.locator("input[name=login]")).to_be_visible()
+
+            # A researcher who signs in at the provider is not let into the admin dashboard.
+            other = await (await browser.new_context()).new_page()
+            await _sign_in(other, live, "alice")
+            await expect(other.get_by_text("the dashboard is for admins")).to_be_visible()
+            await expect(other.get_by_text("All requests")).to_have_count(0)
         except BaseException:
             await page.screenshot(path=str(ARTIFACTS / "failure.png"))
             shutil.copy(provider.workdir / "provider-key-1.log", ARTIFACTS / "provider.log")
