@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from . import contract
 from .handlers.spec import Operation
+from .schemas import Problem
 from .web import api_routes
 
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -58,9 +59,37 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _content(kind: type[BaseModel] | str | None, schemas: _Schemas, problem: bool) -> Any:
+#: Formats of query parameters by name, so clients (and schemathesis) know what is valid.
+_INT64 = 2**63 - 1
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": _INT64},
+    "after": {"type": "integer", "minimum": 0, "maximum": _INT64},
+    "revision": {"type": "integer", "minimum": 1, "maximum": _INT64},
+    "last_event_id": {"type": "integer", "minimum": 0, "maximum": _INT64},
+    "expires": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+    "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "cursor": {"type": "string", "pattern": "^[A-Za-z0-9_=-]+$", "description": "opaque"},
+    "diff": {"type": "string", "pattern": "^[A-Za-z0-9_-]+,[A-Za-z0-9_-]+$"},
+    "filename": {"type": "string", "minLength": 1, "maxLength": 255},
+    "replaces": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
+}
+#: Answers every operation of a kind can give, whatever its handler lists (issue 10):
+#: problem+json from the base handler for bad tokens, rate limits, malformed or oversized
+#: bodies, and invalid query values.
+_AUTH_STATUSES = (401, 429)
+_JSON_BODY_STATUSES = (400, 413, 422)
+_QUERY_STATUSES = (422,)
+
+
+def _content(
+    kind: type[BaseModel] | str | tuple[str, ...] | None, schemas: _Schemas, problem: bool
+) -> Any:
     if kind is None:
         return None
+    if isinstance(kind, tuple):
+        return {k: {"schema": {"type": "string", "format": "binary"}} for k in kind}
     if isinstance(kind, str):
         return {kind: {"schema": {"type": "string", "format": "binary"}}}
     media = "application/problem+json" if problem else "application/json"
@@ -75,7 +104,12 @@ def build() -> dict[str, Any]:
     for pattern, handler in api_routes():
         template = path_template(pattern)
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": n,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+            }
             for n in _GROUP.findall(pattern)
         ]
         item: dict[str, Any] = {}
@@ -91,7 +125,7 @@ def build() -> dict[str, Any]:
                     "in": "query",
                     "required": n == "filename",
                     "description": d,
-                    "schema": {"type": "string"},
+                    "schema": QUERY_SCHEMAS.get(n, {"type": "string"}),
                 }
                 for n, d in op.query.items()
             ]
@@ -112,8 +146,20 @@ def build() -> dict[str, Any]:
                     "required": True,
                     "content": _content(op.body, schemas, problem=False),
                 }
+            responses = dict(op.responses)
+            implied: list[int] = []
+            if not op.public:
+                implied += _AUTH_STATUSES
+            if op.body is not None and not isinstance(op.body, str):
+                implied += _JSON_BODY_STATUSES
+            if query:
+                implied += _QUERY_STATUSES
+            if params:
+                implied.append(404)  # no such id, or an id the caller may not see
+            for status in implied:
+                responses.setdefault(status, Problem)
             entry["responses"] = {}
-            for status, kind in sorted(op.responses.items()):
+            for status, kind in sorted(responses.items()):
                 resp: dict[str, Any] = {"description": _describe(status)}
                 content = _content(kind, schemas, problem=status >= 400)
                 if content:

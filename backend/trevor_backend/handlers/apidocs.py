@@ -126,7 +126,7 @@ class ApiDocsAssetHandler(BaseHandler):
     @operation(
         "A file of the API reference page (Swagger UI)",
         tags="service",
-        responses={200: "text/javascript", 404: None},
+        responses={200: ("text/javascript", "text/css"), 404: None},
         public=True,
     )
     async def get(self, asset: str) -> None:

@@ -14,7 +14,10 @@ class Operation:
     summary: str
     tags: tuple[str, ...]
     body: type[BaseModel] | str | None = None  # a model, or a media type for raw bodies
-    responses: dict[int, type[BaseModel] | str | None] = field(default_factory=dict)
+    #: per status: a model (JSON), a media type, several media types, or None (no body)
+    responses: dict[int, type[BaseModel] | str | tuple[str, ...] | None] = field(
+        default_factory=dict
+    )
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     public: bool = False
@@ -25,7 +28,7 @@ def operation(
     *,
     tags: tuple[str, ...] | str,
     body: type[BaseModel] | str | None = None,
-    responses: dict[int, type[BaseModel] | str | None] | None = None,
+    responses: dict[int, type[BaseModel] | str | tuple[str, ...] | None] | None = None,
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     public: bool = False,
