@@ -3,14 +3,21 @@ README's one-command demo."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.fixtures.processes import free_port
@@ -114,25 +121,144 @@ def test_built_wheel_installs_with_both_extensions_enabled(tmp_path: Path) -> No
     assert "TrevorBackend.required_reviews" in backend.stdout
 
 
-def test_demo_command_starts_both_servers(tmp_path: Path) -> None:
+def _consecutive_free_ports(n: int) -> int:
+    """The first of n free consecutive loopback ports (the demo puts the checkers' JupyterLabs
+    on the ports after the researcher's)."""
+    for _ in range(50):
+        first = free_port()
+        if first + n > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(first, first + n):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError("no free consecutive ports")
+
+
+def _demo_env(demo_dir: Path, checkers: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREVOR_")}
     env |= {
-        "TREVOR_DEMO_DIR": str(tmp_path / "demo"),
+        "TREVOR_DEMO_DIR": str(demo_dir),
         "TREVOR_DEMO_BACKEND_PORT": str(free_port()),
-        "TREVOR_DEMO_LAB_PORT": str(free_port()),
+        "TREVOR_DEMO_LAB_PORT": str(_consecutive_free_ports(3)),
+        "TREVOR_DEMO_CHECKERS": checkers,
     }
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "demo.sh"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=env,
-        check=False,
-    )
+    return env
+
+
+def _started_by(demo_dir: Path) -> list[psutil.Process]:
+    """Every process that belongs to this demo run, found independently of the script's own
+    bookkeeping: each inherits the TREVOR_DEMO_DIR the test set (kernels included, though
+    Jupyter starts them in sessions of their own)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("TREVOR_DEMO_DIR") == str(demo_dir):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _assert_nothing_left(demo_dir: Path) -> None:
+    """Nothing of the demo may outlive it. A process still exiting gets a few seconds (a busy
+    machine), then is named in the failure and killed so the suite leaks nothing."""
+    deadline = time.monotonic() + 15
+    left = _started_by(demo_dir)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    described = []
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            described.append(f"{proc.pid} {' '.join(proc.cmdline())[:200]}")
+            proc.kill()
+    assert described == [], "processes left behind by the demo:\n" + "\n".join(described)
+
+
+def test_demo_check_starts_every_role_and_leaves_nothing(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    env = _demo_env(demo_dir, "carol dave")
+    try:
+        out = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "demo.sh"), "--check"],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            env=env,
+            check=False,
+        )
+    finally:
+        _assert_nothing_left(demo_dir)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
-    assert "JupyterLab (as researcher alice): http://127.0.0.1:" in text
+    lab = int(env["TREVOR_DEMO_LAB_PORT"])
+    backend = env["TREVOR_DEMO_BACKEND_PORT"]
+    assert f"JupyterLab (as researcher alice): http://127.0.0.1:{lab}/lab/tree/demo.ipynb" in text
+    assert f"JupyterLab (as checker carol): http://127.0.0.1:{lab + 1}/lab" in text
+    assert f"JupyterLab (as checker dave): http://127.0.0.1:{lab + 2}/lab" in text
+    assert f"Admin dashboard: http://127.0.0.1:{backend}/dashboard/" in text
+    assert f"http://127.0.0.1:{backend}/api/v1/docs" in text
     assert "--check: both servers answer" in text
-    assert "alice  trv_" in text and "carol  trv_" in text
-    # The sample notebook is in the researcher's workspace.
-    assert (tmp_path / "demo" / "workspace" / "demo.ipynb").exists()
+    assert "alice  trv_" in text and "carol  trv_" in text and "root  trv_" in text
+    # Progress is shown: timed steps, the skipped setup named as such.
+    assert re.search(r"==> \[ *\d+s\] starting JupyterLab for output checker dave", text)
+    assert "labextension up to date" in text or "labextension built" in text
+    # The sample notebook is in the researcher's workspace; JupyterLab's news prompt is off.
+    assert (demo_dir / "alice" / "workspace" / "demo.ipynb").exists()
+    for user in ("alice", "carol", "dave"):
+        settings = (
+            demo_dir / user / "settings" / "@jupyterlab" / "apputils-extension"
+        ) / "notification.jupyterlab-settings"
+        assert json.loads(settings.read_text()) == {"fetchNews": "false"}
+    # Every server ran in the demo directory and said so in its own log.
+    assert "Jupyter Server" in (demo_dir / "jupyterlab-dave.log").read_text()
+
+
+def test_demo_stopped_with_sigterm_leaves_nothing(tmp_path: Path) -> None:
+    """SIGTERM to the script (what a service manager or `kill` sends) while the servers and a
+    kernel run: the script stops them all and exits with 143."""
+    demo_dir = tmp_path / "demo"
+    env = _demo_env(demo_dir, "")  # no checkers' labs: the researcher's lab and a kernel do
+    log = tmp_path / "demo.out"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", str(ROOT / "scripts" / "demo.sh")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
+    try:
+        deadline = time.monotonic() + 900
+        while "trevor demo is running" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        # A kernel too: Jupyter starts it in a session of its own, out of the server's group.
+        lab = f"http://127.0.0.1:{env['TREVOR_DEMO_LAB_PORT']}"
+        req = urllib.request.Request(
+            f"{lab}/api/kernels?token=trevor-demo", data=b"{}", method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=120) as r:
+            kernel = json.load(r)
+        assert kernel["id"]
+        kernels = [p for p in _started_by(demo_dir) if "ipykernel" in " ".join(p.cmdline())]
+        for _ in range(240):
+            if kernels:
+                break
+            time.sleep(0.5)
+            kernels = [p for p in _started_by(demo_dir) if "ipykernel" in " ".join(p.cmdline())]
+        assert kernels, "the kernel process did not appear"
+        assert len(_started_by(demo_dir)) >= 4  # bash, backend, lab, kernel
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _assert_nothing_left(demo_dir)
+    assert "stopping the demo servers" in log.read_text()
