@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from tornado import web
 
 from ..errors import TrevorError
@@ -14,6 +12,7 @@ from ..storage.verified import IntegrityFailure, iter_verified
 from .base import BaseHandler
 from .spec import operation
 from .streaming import StreamedUploadHandler
+from .verified import send_verified
 
 _ERRORS = {401: Problem, 403: Problem, 404: Problem}
 
@@ -84,32 +83,14 @@ class ObjectContentHandler(BaseHandler):
     )
     async def get(self, rid: str, oid: str) -> None:
         obj = await self.backend.requests.open_content(self.principal, rid, oid)
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": content_disposition(obj.filename),
+            "Content-Length": str(obj.size),
+            "X-Trevor-Sha256": obj.sha256,
+        }
         chunks = iter_verified(self.ctx.store, obj.storage_key, obj.size, obj.sha256)
-        try:
-            # Nothing is sent before the first verified chunk: up to HOLD_BYTES the whole
-            # object is checked here, so a failure is still a clean problem.
-            first = await anext(chunks, b"")
-        except IntegrityFailure as exc:
-            raise await self._failed(rid, oid, exc) from exc
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Disposition", content_disposition(obj.filename))
-        self.set_header("Content-Length", str(obj.size))
-        self.set_header("X-Trevor-Sha256", obj.sha256)
-        try:
-            self.write(first)
-            await self.flush()
-            async for chunk in chunks:
-                self.write(chunk)
-                await self.flush()
-        except IntegrityFailure as exc:
-            # Headers are gone: end the connection short of Content-Length so the client
-            # sees an incomplete body, never altered bytes presented as complete.
-            await self._failed(rid, oid, exc)
-            self.request.connection.close()
-            with contextlib.suppress(Exception):
-                self.finish()
-            return
-        self.finish()
+        await send_verified(self, chunks, headers, lambda exc: self._failed(rid, oid, exc))
 
     async def _failed(self, rid: str, oid: str, exc: IntegrityFailure) -> TrevorError:
         r, obj = await self.backend.requests.get_object(self.principal, rid, oid)

@@ -3,11 +3,18 @@ HMAC-signed download itself (for stores that cannot pre-sign)."""
 
 from __future__ import annotations
 
+import logging
+
+from ..errors import IntegrityFailed, TrevorError
 from ..schemas import Problem
 from ..services.release import ReleaseOut, ReleaseRetryOut
 from ..storage import content_disposition
+from ..storage.verified import IntegrityFailure, iter_verified
 from .base import BaseHandler
 from .spec import operation
+from .verified import send_verified
+
+log = logging.getLogger("trevor_backend.release")
 
 _ERRORS = {401: Problem, 404: Problem}
 
@@ -54,18 +61,26 @@ class ReleaseDownloadHandler(BaseHandler):
         "Download a release crate through an HMAC-signed link (local store)",
         tags="release",
         query={"expires": "Unix time the link expires", "signature": "HMAC-SHA256 of the link"},
-        responses={200: "application/zip", 403: Problem, 404: Problem},
+        responses={200: "application/zip", 403: Problem, 404: Problem, 409: Problem},
         public=True,
     )
     async def get(self, rid: str) -> None:
         key, size, filename, sha256 = await self.backend.release.open_download(
             rid, self.query("expires"), self.query("signature")
         )
-        self.set_header("Content-Type", "application/zip")
-        self.set_header("Content-Disposition", content_disposition(filename))
-        self.set_header("Content-Length", str(size))
-        self.set_header("X-Trevor-Sha256", sha256)
-        async for chunk in self.ctx.store.iter_bytes(key):
-            self.write(chunk)
-            await self.flush()
-        self.finish()
+        headers = {
+            "Content-Type": "application/zip",
+            "Content-Disposition": content_disposition(filename),
+            "Content-Length": str(size),
+            "X-Trevor-Sha256": sha256,
+        }
+
+        async def failed(exc: IntegrityFailure) -> TrevorError:
+            log.error("release crate %s of %s: %s", key, rid, exc.detail)
+            return IntegrityFailed(
+                f"the release crate's stored bytes are {exc.reason}; ask an administrator",
+                reason=exc.reason,
+            )
+
+        chunks = iter_verified(self.ctx.store, key, size, sha256)
+        await send_verified(self, chunks, headers, failed)
