@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -268,3 +269,47 @@ async def test_window_excludes_everything_before_it(live: LiveBackend) -> None:
     assert after["counts"] == {} and after["outcomes"]["decisions"] == 0
     # Stuck and parked describe now, not the window.
     assert after["stuck_count"] == 1 and after["parked_count"] == 1
+
+
+async def test_export_carries_the_keyed_macs_a_forger_cannot_recompute(live: LiveBackend) -> None:
+    """Someone who can rewrite the database or the file recomputes the plain chain after an
+    edit; only the keyed MAC, checked with the audit key, tells."""
+    from trevor_backend.services import audit
+
+    await live.client("alice").create_request(title="Keyed")
+    text = (await live.client("root").get("/api/v1/audit?format=csv")).body.decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[-1]["type"] == "request.created" and rows[-1]["mac"] and rows[-1]["key_id"]
+    keys = live.app.audit_keys().keys
+    assert verify_csv(text, complete=True, keys=keys).ok
+
+    last = rows[-1]
+    payload = {**csv_payload(last), "title": "Forged"}
+    last["payload"] = audit._canonical(payload)
+    last["hash"] = audit.event_hash(
+        seq=int(last["seq"]),
+        created_at=datetime.fromisoformat(last["created_at"]),
+        type=last["type"],
+        actor_id=last["actor_id"] or None,
+        actor=last["actor"],
+        project_id=last["project"] or None,
+        request_id=last["request"] or None,
+        object_id=last["object"] or None,
+        payload=payload,
+        correlation_id=last["correlation_id"] or None,
+        prev_hash=last["prev_hash"],
+    )
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    forged = out.getvalue()
+    assert verify_csv(forged, complete=True).ok  # the plain chain was recomputed
+    caught = verify_csv(forged, complete=True, keys=keys)
+    assert not caught.ok and caught.bad_seq == int(last["seq"]) and "MAC" in caught.reason
+
+
+def csv_payload(row: dict[str, str]) -> dict[str, Any]:
+    import json
+
+    return json.loads(row["payload"])

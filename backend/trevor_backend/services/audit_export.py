@@ -125,7 +125,7 @@ def verify_rows(
             key = keys.get(row.get("key_id") or "")
             if key is None or not hmac.compare_digest(
                 row["mac"],
-                audit.event_mac(key, row["key_id"], row["hash"]),  # type: ignore[attr-defined]
+                audit.event_mac(key, row["key_id"], row["hash"]),
             ):
                 return ExportCheck(False, count, links, seq, "keyed MAC does not match")
         if prev_seq is not None and seq <= prev_seq:
