@@ -218,7 +218,10 @@ class MetricsService:
         in_window = select(r.id).where(*windowed).scalar_subquery()
         e = AuditEvent
         # The project filter on the events as well lets the database use their project index.
-        ev_where: list[ColumnElement[bool]] = [e.request_id.in_(in_window)]
+        # Without a window every request-scoped event counts: no semi-join with requests.
+        ev_where: list[ColumnElement[bool]] = [
+            e.request_id.in_(in_window) if since or until else e.request_id.is_not(None)
+        ]
         if project:
             ev_where.append(e.project_id == project)
         if scope is not None:
