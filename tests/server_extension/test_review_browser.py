@@ -223,12 +223,14 @@ def airlock_tab(page: Any) -> Any:
 
 async def open_review(page: Any, title: str) -> tuple[Any, float]:
     """Open the request from the queue; returns the view and the seconds until its first
-    object was rendered."""
+    object and the automatic report were rendered."""
     queue = page.locator(".trevor-review-queue")
     start = await page.evaluate("performance.now()")
     await queue.get_by_role("button", name=title).click()
     view = page.locator(".trevor-review", has=page.locator("h2", has_text=title))
     await view.locator(".trevor-rendered table, .trevor-rendered iframe").first.wait_for()
+    # …and the automatic report beside it (the highlights come from it).
+    await view.locator(".trevor-review-head .trevor-badge").wait_for()
     elapsed = (await page.evaluate("performance.now()") - start) / 1000
     return view, elapsed
 

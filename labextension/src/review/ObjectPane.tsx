@@ -19,7 +19,7 @@ const MAX_TABLE_BYTES = 5_000_000;
 
 type Rendered =
   | { kind: 'loading' }
-  | { kind: 'table'; table: ParsedTable }
+  | { kind: 'table'; grid: string[][] }
   | { kind: 'preview'; preview: PreviewOut }
   | { kind: 'error'; detail: string };
 
@@ -39,10 +39,7 @@ export function ObjectPane(props: {
     const sep = separatorFor(obj.filename);
     const load: Promise<Rendered> =
       sep !== null && obj.size <= MAX_TABLE_BYTES
-        ? reviewApi.text(rid, obj.id).then(text => {
-            const depth = labelDepth(agent?.findings ?? []);
-            return { kind: 'table', table: splitTable(parseDelimited(text, sep), depth.headerRows, depth.indexCols) };
-          })
+        ? reviewApi.text(rid, obj.id).then(text => ({ kind: 'table', grid: parseDelimited(text, sep) }))
         : reviewApi.preview(rid, obj.id).then(preview => ({ kind: 'preview', preview }));
     load.then(
       r => live && setRendered(r),
@@ -58,6 +55,14 @@ export function ObjectPane(props: {
   }, [rid, obj.id]);
 
   const marks = React.useMemo(() => highlightCells(agent), [agent]);
+  // Split once the findings (which say how many header rows and index columns) are known.
+  const table: ParsedTable | null = React.useMemo(() => {
+    if (rendered.kind !== 'table') {
+      return null;
+    }
+    const depth = labelDepth(agent?.findings ?? []);
+    return splitTable(rendered.grid, depth.headerRows, depth.indexCols);
+  }, [rendered, agent]);
   const m = obj.metadata;
   return (
     <div className="trevor-object-pane">
@@ -78,7 +83,7 @@ export function ObjectPane(props: {
             {rendered.detail}
           </div>
         )}
-        {rendered.kind === 'table' && <TableView table={rendered.table} marks={marks} caption={m.title || obj.filename} />}
+        {table && <TableView table={table} marks={marks} caption={m.title || obj.filename} />}
         {rendered.kind === 'preview' && <Preview preview={rendered.preview} />}
       </div>
       <section aria-label="Description by the researcher" className="trevor-review-block">

@@ -58,7 +58,12 @@ export interface ReviewViewProps {
 }
 
 export function ReviewView({ rid, model, state }: ReviewViewProps): JSX.Element {
-  const [data, setData] = React.useState<Loaded | null>(null);
+  // The queue already holds the request: render from it at once (the objects start loading)
+  // while the full request, the report and the reviews are fetched.
+  const [data, setData] = React.useState<Loaded | null>(() => {
+    const queued = model.state.items?.find(i => i.request.id === rid)?.request;
+    return queued ? { req: queued, report: null, reviews: null } : null;
+  });
   const [loadError, setLoadError] = React.useState<string | null>(null);
   const [selected, setSelected] = React.useState(0);
   const [draft, setDraft] = React.useState<Draft | null>(null);
