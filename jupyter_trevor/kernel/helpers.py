@@ -14,6 +14,7 @@ import pandas as pd
 
 from trevor_backend.sdc import statbarns as sb
 from trevor_backend.sdc import suppression
+from trevor_backend.sdc.blocks import combine
 from trevor_backend.sdc.evidence import (
     TableEvidence,
     crosstab_with_evidence,
@@ -143,6 +144,23 @@ def crosstab(
             if not isinstance(values, pd.Series)
             else (values.reset_index(drop=True))
         )
+    if isinstance(aggfunc, list | tuple):
+        table = pd.crosstab(
+            row_keys,
+            col_keys,
+            values=vals,
+            aggfunc=[_pandas_aggfunc(a) for a in aggfunc],
+            margins=margins,
+            margins_name=margins_name,
+            dropna=False,
+            normalize=normalize,
+        )
+        numeric = pd.to_numeric(vals, errors="coerce").to_numpy(dtype=float)
+        evidence = _several(
+            table, row_keys, col_keys, list(aggfunc), {None: numeric}, margins_name, statbarn
+        )
+        evidence.structural_zeros = _structural(structural_zeros)
+        return _finish(table, evidence)
     statistic = _statistic(aggfunc)
     numeric = None
     if vals is not None:
@@ -200,13 +218,12 @@ def pivot_table(
     statbarn: str | None = None,
     structural_zeros: Sequence[tuple[Any, Any]] | None = None,
 ) -> TrevorFrame:
-    """``pandas.pivot_table`` of one values column, with SDC evidence."""
+    """``pandas.pivot_table`` with SDC evidence: one or several values columns, one
+    statistic or a list (each (statistic, column) block carries its own evidence)."""
     del dropna
     if values is None:
         raise ValueError("name the values column to aggregate")
     value_name = values[0] if isinstance(values, list) else values
-    if isinstance(values, list) and len(values) != 1:
-        raise ValueError("one values column at a time")
     index_names = index if isinstance(index, list) else [index] if index is not None else []
     column_names = (
         columns if isinstance(columns, list) else [columns] if columns is not None else []
@@ -228,8 +245,23 @@ def pivot_table(
     )
     if isinstance(table, pd.Series):
         table = table.to_frame()
-    statistic = _statistic(aggfunc)
     frame = data.reset_index(drop=True)
+    if isinstance(aggfunc, list | tuple) or (isinstance(values, list) and len(values) > 1):
+        names = values if isinstance(values, list) else [values]
+        numeric = {n: pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype=float) for n in names}
+        evidence = _several(
+            table,
+            [frame[n] for n in index_names],
+            [frame[n] for n in column_names],
+            list(aggfunc) if isinstance(aggfunc, list | tuple) else [aggfunc],
+            numeric if isinstance(values, list) else {None: numeric[value_name]},
+            margins_name,
+            statbarn,
+            aggfunc_prefix=isinstance(aggfunc, list | tuple),
+        )
+        evidence.structural_zeros = _structural(structural_zeros)
+        return _finish(table, evidence)
+    statistic = _statistic(aggfunc)
     evidence = table_evidence(
         table,
         [frame[n] for n in index_names],
@@ -242,6 +274,59 @@ def pivot_table(
     )
     evidence.structural_zeros = _structural(structural_zeros)
     return _finish(table, evidence)
+
+
+def _label(aggfunc: Any) -> str:
+    """The label pandas gives a statistic's columns."""
+    return aggfunc if isinstance(aggfunc, str) else getattr(aggfunc, "__name__", str(aggfunc))
+
+
+def _several(
+    table: pd.DataFrame,
+    row_keys: list[pd.Series],
+    col_keys: list[pd.Series],
+    aggfuncs: list[Any],
+    values: dict[Any, np.ndarray],
+    margins_name: str,
+    statbarn: str | None,
+    aggfunc_prefix: bool = True,
+) -> TableEvidence:
+    """Evidence of a table with several (statistic, values column) blocks side by side.
+
+    ``values``: the numeric values per column name (key None: the single values column,
+    whose name is not in the column labels)."""
+    nck = len(col_keys)
+    columns = [c if isinstance(c, tuple) else (c,) for c in table.columns]
+    blocks: dict[tuple[Any, ...], list[int]] = {}
+    for j, c in enumerate(columns):
+        blocks.setdefault(c[: len(c) - nck], []).append(j)
+    by_label = {_label(_pandas_aggfunc(a)): a for a in aggfuncs}
+    parts = []
+    top_k = current_params().top_k
+    for prefix, positions in blocks.items():
+        aggfunc = by_label.get(prefix[0]) if aggfunc_prefix else aggfuncs[0]
+        name = prefix[-1] if None not in values else None
+        if aggfunc is None or name not in values:
+            raise ValueError(f"cannot tell which statistic the columns {prefix} hold")
+        statistic = _statistic(aggfunc)
+        sub = table.iloc[:, positions]
+        sub.columns = pd.MultiIndex.from_tuples([columns[j][len(prefix) :] for j in positions])
+        if not nck:
+            sub.columns = [prefix[-1]]
+        ev = table_evidence(
+            sub,
+            row_keys,
+            col_keys,
+            values[name],
+            statistic=statistic,
+            top_k=top_k,
+            margins_name=margins_name,
+            statbarn=statbarn or sb.STATISTIC_STATBARN.get(statistic),
+        )
+        label = statistic if name is None else f"{statistic} of {name}"
+        parts.append((positions, ev, label))
+    rows = [r if isinstance(r, tuple) else (r,) for r in table.index]
+    return combine("several", rows, columns, parts, nck)
 
 
 _DESCRIBE_STATISTICS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -210,6 +211,52 @@ def _insufficient_top(ev: TableEvidence, needed: int) -> np.ndarray:
     return (needed > kept) & (ev.n_values > kept)
 
 
+# Exact decisions at the limit. A cell's sum is exact, whatever the order of its records,
+# when every value is a whole multiple of 2**-24 and the sum of their sizes stays below
+# 2**53 (the kernel checks this per cell and records ``exact_sums``); then the comparison is done in
+# rational arithmetic with the parameter read as the decimal the operator wrote. Otherwise
+# the float sum is off by at most (n - 1) units in the last place of the sum of sizes, and a
+# cell whose exact value could lie on either side of the limit is decided as failing.
+_UNIT = 2.0**-53
+
+
+def _decide(
+    ev: TableEvidence,
+    lhs: np.ndarray,
+    rhs: np.ndarray,
+    scale: np.ndarray,
+    strict: bool,
+    exact_lhs: Any,
+    exact_rhs: Any,
+) -> np.ndarray:
+    """Cells where ``lhs >= rhs`` (or ``lhs > rhs`` when ``strict``) holds for the exact
+    values, deciding for "holds" (the failing side) where floating point cannot tell.
+
+    ``scale`` bounds the size of the terms; ``exact_lhs``/``exact_rhs`` give, for one cell,
+    the exact rational value of each side."""
+    holds = lhs > rhs if strict else lhs >= rhs
+    n = np.asarray(ev.n_values, dtype=float)
+    band = 4.0 * (n + 4.0) * _UNIT * np.abs(scale)
+    near = np.abs(lhs - rhs) <= band
+    if not near.any():
+        return holds
+    exact = np.zeros(ev.shape, dtype=bool)
+    recorded = ev.extra.get("exact_sums")
+    if isinstance(recorded, list) and np.shape(recorded) == ev.shape:
+        exact = np.asarray(recorded, dtype=bool)
+    for i, j in np.argwhere(near):
+        if not exact[i, j]:
+            holds[i, j] = True
+            continue
+        a, b = exact_lhs(i, j), exact_rhs(i, j)
+        holds[i, j] = a > b if strict else a >= b
+    return holds
+
+
+def _fraction(x: float) -> Fraction:
+    return Fraction(float(x))
+
+
 def nk_rule(ev: TableEvidence, params: Params) -> Finding | None:
     """N-k dominance: the nk_n largest values make up nk_k or more of the cell total."""
     missing = _value_rules_possible(ev, sb.NK_RULE)
@@ -230,7 +277,19 @@ def nk_rule(ev: TableEvidence, params: Params) -> Finding | None:
             params.nk_n,
             "the evidence keeps fewer largest values than nk_n={limit} for {count} cell{s}",
         )
-    mask = (ratio >= params.nk_k) & ev.published_mask()
+    k = Fraction(str(params.nk_k))
+    top_n = ev.largest[:, :, : params.nk_n]
+    # Dominated: top >= k * total, decided exactly at the limit (empty cells never are).
+    dominated = _decide(
+        ev,
+        top,
+        params.nk_k * ev.sum,
+        ev.sum,
+        False,
+        lambda i, j: sum((_fraction(x) for x in top_n[i, j] if np.isfinite(x)), Fraction(0)),
+        lambda i, j: k * _fraction(ev.sum[i, j]),
+    )
+    mask = dominated & (ev.n_values > 0) & (ev.sum != 0) & ev.published_mask()
     return (
         _cells_finding(
             sb.NK_RULE,
@@ -262,7 +321,23 @@ def p_ratio(ev: TableEvidence, params: Params) -> Finding | None:
         p = np.where(top1 == 0, rest, rest / top1)
     # An empty cell (no values, largest is NaN) is not dominated.
     p = np.where(np.isnan(p), 1.0, p)
-    mask = (p < params.p_ratio) & ev.published_mask()
+    # Fails: total - x1 - x2 < p_ratio * x1 (with x1 = 0: the rest < p_ratio), decided
+    # exactly at the limit.
+    ratio = Fraction(str(params.p_ratio))
+    x1 = np.nan_to_num(top1, nan=0.0)
+    below = _decide(
+        ev,
+        np.where(x1 == 0, params.p_ratio, params.p_ratio * x1),
+        rest,
+        ev.sum,
+        True,
+        lambda i, j: ratio * (_fraction(x1[i, j]) if x1[i, j] != 0 else Fraction(1)),
+        lambda i, j: (
+            _fraction(ev.sum[i, j])
+            - sum((_fraction(x) for x in ev.largest[i, j, :2] if np.isfinite(x)), Fraction(0))
+        ),
+    )
+    mask = below & ~np.isnan(top1) & ev.published_mask()
     return (
         _cells_finding(
             sb.P_RATIO,

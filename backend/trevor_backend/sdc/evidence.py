@@ -15,6 +15,8 @@ Schema (``schema: "trevor.evidence/1"``), documented in docs/sdc.md:
   cell, including records whose value is missing), ``value`` (the published number),
   and when the table aggregates a variable ``n_missing``, ``sum``, ``negatives``, ``min``,
   ``max`` and ``largest`` (the ``top_k`` largest values, descending). ``null`` marks NaN.
+  ``exact_sums`` (tables of a variable): per cell (row-major 2-D list of booleans), whether
+  its sum is exact whatever the order of its records.
 * models: ``model``, ``nobs``, ``df_resid``, ``df_model``, ``params``;
 * survival: ``times``, ``at_risk``, ``events``, ``censored``.
 """
@@ -246,6 +248,10 @@ class _Grid:
     largest: np.ndarray | None = None  # (R, C, K)
     row_uniques: list[Any] = dataclasses.field(default_factory=list)
     col_uniques: list[Any] = dataclasses.field(default_factory=list)
+    # Per cell: all values whole numbers / whole multiples of 2**-24, and the sum of sizes.
+    integral: np.ndarray | None = None
+    dyadic: np.ndarray | None = None
+    size: np.ndarray | None = None
 
 
 def _factorize(keys: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
@@ -347,12 +353,29 @@ def _grid(
     else:
         grid.n_missing = np.zeros((nr, nc), dtype=np.int64)
     grid.sum = np.bincount(code, weights=v, minlength=ncells).reshape(nr, nc)
+    grid.size = np.bincount(code, weights=np.abs(v), minlength=ncells).reshape(nr, nc)
+    grid.integral = (
+        np.bincount(code, weights=v != np.round(v), minlength=ncells).reshape(nr, nc) == 0
+    )
+    scaled = v * _DYADIC
+    grid.dyadic = (
+        np.bincount(code, weights=scaled != np.round(scaled), minlength=ncells).reshape(nr, nc) == 0
+    )
     grid.negatives = np.bincount(code[v < 0], minlength=ncells).reshape(nr, nc)
     largest, minimum = _top_k(code, v, ncells, top_k)
     grid.largest = largest.reshape(nr, nc, top_k)
     grid.max = largest[:, 0].reshape(nr, nc)
     grid.min = minimum.reshape(nr, nc)
     return grid
+
+
+_DYADIC = 2.0**24
+
+
+def _exact(integral: Any, dyadic: Any, size: Any) -> Any:
+    """Whether a sum of values is exact in float64 in any order: all are whole numbers (or
+    whole multiples of 2**-24) and their sizes add up below 2**53 (in those units)."""
+    return (integral & (size < 2.0**53)) | (dyadic & (size * _DYADIC < 2.0**53))
 
 
 def _index(uniques: list[Any], names: list[Any]) -> pd.MultiIndex:
@@ -559,7 +582,30 @@ def _align(
                 ev.largest[i, j] = agg["largest"]
 
     ev.value = _table_values(table)
+    if grid.size is not None:
+        ev.extra["exact_sums"] = _exact_cells(grid, ri, ci, shape).tolist()
     return ev
+
+
+def _exact_cells(grid: _Grid, ri: np.ndarray, ci: np.ndarray, shape: tuple[int, int]) -> Any:
+    """Per published cell: is its sum exact in any order (margins: over the whole line)."""
+    assert grid.integral is not None and grid.dyadic is not None and grid.size is not None
+    out = np.zeros(shape, dtype=bool)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            if ri[i] == -1 or ci[j] == -1:
+                out[i, j] = True  # no records: the sum is 0
+                continue
+            rsel = slice(None) if ri[i] == -2 else slice(ri[i], ri[i] + 1)
+            csel = slice(None) if ci[j] == -2 else slice(ci[j], ci[j] + 1)
+            out[i, j] = bool(
+                _exact(
+                    grid.integral[rsel, csel].all(),
+                    grid.dyadic[rsel, csel].all(),
+                    grid.size[rsel, csel].sum(),
+                )
+            )
+    return out
 
 
 def _table_values(table: pd.DataFrame) -> np.ndarray | None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import checks
 from . import statbarns as sb
+from .blocks import check_blocks
 from .checks import FAIL, PASS, REVIEW, Finding, worst
 from .differencing import differencing
 from .evidence import TableEvidence, counts_from_table, evidence_from_json
@@ -108,11 +109,13 @@ def check_evidence(
     evidence: TableEvidence | dict[str, Any] | None,
     params: Params = DEFAULT,
     released: Iterable[tuple[str, TableEvidence | dict[str, Any]]] | None = None,
+    offer_suppression: bool = True,
 ) -> ObjectReport:
     """The SDC verdict from the evidence alone (no file-level checks).
 
     ``released``: (name, evidence) of tables already released from the same project, to
-    look for differencing."""
+    look for differencing. ``offer_suppression``: False to skip the suggestion (a block of
+    a several-statistics table gets one for the whole table)."""
     findings: list[Finding] = []
     notes: list[str] = []
     try:
@@ -124,6 +127,16 @@ def check_evidence(
         )
     if isinstance(ev, TableEvidence) and "column_statbarns" in ev.extra:
         return _check_columns(ev, statbarn, params)
+    if isinstance(ev, TableEvidence) and "blocks" in ev.extra:
+        status, found, suppression, notes = check_blocks(ev, params, check_evidence)
+        return ObjectReport(
+            status=status,
+            statbarn=statbarn or "mixed (per statistic)",
+            findings=found,
+            suppression=suppression,
+            notes=notes,
+            params=params.to_dict(),
+        )
     statbarn_id = statbarn
     if statbarn_id is None and ev is not None:
         suggested = ev.statbarn if isinstance(ev, TableEvidence) else ev.get("statbarn")
@@ -132,7 +145,22 @@ def check_evidence(
             notes.append(f"statbarn {suggested} taken from the evidence")
     entry = sb.get(statbarn_id)
     report = ObjectReport(status=PASS, statbarn=statbarn_id, params=params.to_dict())
-    if entry is None:
+    if entry is None and statbarn_id is None and isinstance(ev, TableEvidence):
+        # A table from the helpers whose statistic has no rules (a custom aggfunc): fail
+        # closed, with the one rule its evidence does support (records per cell).
+        findings.append(
+            Finding(
+                rule="evidence",
+                status=FAIL,
+                message=f"trevor has no SDC rules for the statistic {ev.statistic!r}: use one"
+                " of count, sum, mean, median, std, var, min, max, mode, or name the statbarn"
+                " whose rules apply",
+            )
+        )
+        small = checks.threshold(ev, params)
+        if small is not None:
+            findings.append(small)
+    elif entry is None:
         why = (
             "no statbarn was given"
             if statbarn_id is None
@@ -180,7 +208,7 @@ def check_evidence(
     report.findings = findings
     report.notes = notes
     report.status = worst([f.status for f in findings])
-    if report.status == FAIL and isinstance(ev, TableEvidence):
+    if report.status == FAIL and isinstance(ev, TableEvidence) and offer_suppression:
         primary = sorted(
             {
                 (i, j)

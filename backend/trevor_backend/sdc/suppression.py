@@ -27,7 +27,16 @@ from .evidence import TableEvidence, json_label
 from .linear import LinearTable, build, kind_of
 from .lp import LinearProgram
 from .params import Params
-from .protection import Audit, Levels, audit, json_bound, levels, unprotected
+from .protection import (
+    Audit,
+    Levels,
+    audit,
+    json_bound,
+    levels,
+    protection_level,
+    protection_ratio,
+    unprotected,
+)
 
 # Deviations smaller than this (relative to the table's scale) are solver noise.
 _MOVED = 1e-9
@@ -337,17 +346,20 @@ def suggest(
     for i, j in primary_positions:
         primary_full[i, j] = True
     full, audited = plan(ev, primary_full, params)
-    return _suggestion(ev, full, primary_full, audited, params, kind_of(ev))
+    return suggestion_json(
+        ev, full, primary_full, attacker_view(audited, primary_full), params, kind_of(ev)
+    )
 
 
-def _suggestion(
+def suggestion_json(
     ev: TableEvidence,
     full: np.ndarray,
     primary_full: np.ndarray,
-    audited: Any,
+    intervals: list[dict[str, Any]],
     params: Params,
     kind: str,
 ) -> dict[str, Any]:
+    """The report's ``suppression`` member for an audited pattern."""
     secondary_full = full & ~primary_full
     values = ev.value if ev.value is not None else ev.n.astype(float)
     table = np.where(full, np.nan, values)
@@ -355,7 +367,6 @@ def _suggestion(
     if ev.statistic in ("count", "size", "histogram"):
         base = params.rounding_base
         rounded = np.round(values / base) * base
-    from .protection import protection_level, protection_ratio
 
     return {
         "method": "cell_suppression",
@@ -374,7 +385,7 @@ def _suggestion(
             "protection_ratio": protection_ratio(params) if kind == "magnitude" else None,
             "cells_checked": int(full.sum()),
         },
-        "intervals": attacker_view(audited, primary_full),
+        "intervals": intervals,
         "information_loss": {
             "cells": int(full.sum()),
             "contributors": int(ev.n[full & ~ev.margin_mask()].sum()),
