@@ -196,3 +196,10 @@ async def _hub_tokens_outside_the_browser(live: LiveBackend, hub: Hub) -> None:
     assert bad.status == 401 and bad.content_type.startswith("application/problem+json")
     assert "hub does not recognise" in bad.json["detail"]
     assert (await live.client("bob").get("/api/v1/users/me")).json["username"] == "bob"
+    # The hub's answers are cached (HubAuth): with the hub gone, a token it already named still
+    # works; one it never saw cannot be checked (503 problem+json, not a 401 or a 500).
+    await asyncio.to_thread(hub.stop)
+    assert (await Client(live.url, token).get("/api/v1/users/me")).json["username"] == "alice"
+    unknown = await Client(live.url, "another-hub-token").get("/api/v1/users/me")
+    assert unknown.status == 503, unknown.body
+    assert unknown.content_type.startswith("application/problem+json")

@@ -24,6 +24,7 @@ from tests.identity.provider import (
     SHORT_CLIENT_ID,
     OIDCProvider,
 )
+from trevor_backend.auth.oidc import OIDCAuthenticator
 from trevor_backend.orm import AuditEvent, Membership, User
 
 
@@ -97,6 +98,9 @@ async def test_expired_token_is_refused(
         assert (await Client(live.url, token).get("/api/v1/users/me")).status == 200
         await asyncio.sleep(max(0.0, exp + 2 - time.time()))  # ...not once exp + leeway passed
         await _assert_refused(live, token, "expired")
+        # Clock skew: with the default leeway of a minute the same token is still accepted.
+        live.backend.authenticator.leeway = 60.0
+        assert (await Client(live.url, token).get("/api/v1/users/me")).status == 200
 
 
 async def test_token_for_another_audience_is_refused(
@@ -263,3 +267,22 @@ async def test_unreachable_provider_is_503_problem(
             assert user is not None
             token = await create_token(session, user)
         assert (await Client(live.url, token).get("/api/v1/users/me")).status == 200
+
+
+def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TREVOR_OIDC_ISSUER", "https://idp.example/realms/tre")
+    monkeypatch.setenv("TREVOR_OIDC_CLIENT_ID", "trevor")
+    monkeypatch.setenv("TREVOR_OIDC_CLIENT_SECRET", "s3cret")
+    monkeypatch.delenv("TREVOR_OIDC_AUDIENCE", raising=False)
+    auth = OIDCAuthenticator()
+    assert (auth.issuer, auth.client_id, auth.client_secret) == (
+        "https://idp.example/realms/tre",
+        "trevor",
+        "s3cret",
+    )
+    assert auth.audience == ["trevor"]  # the client id, unless told otherwise
+    monkeypatch.setenv("TREVOR_OIDC_AUDIENCE", "trevor-api, other")
+    assert OIDCAuthenticator().audience == ["trevor-api", "other"]
+    monkeypatch.delenv("TREVOR_OIDC_ISSUER")
+    with pytest.raises(ValueError, match="issuer"):
+        OIDCAuthenticator()
