@@ -17,7 +17,8 @@ inputs_hash() {
       docs/openapi.json install.json
   } | sha256sum | cut -d' ' -f1
 }
-stamp=jupyter_trevor/labextension/.build-inputs.sha256
+# Kept outside the build output (which ships in the wheel); .cache/ is git-ignored.
+stamp=.cache/labextension-build-inputs.sha256
 want="$(inputs_hash)"
 if [ "${1:-}" != "--test" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
   && [ -f jupyter_trevor/labextension/static/style.js ] \
@@ -45,5 +46,6 @@ cd ..
   exit 1
 }
 # Written last: an interrupted build leaves no stamp and is redone next time.
+mkdir -p .cache
 echo "$want" > "$stamp"
 echo "labextension built: jupyter_trevor/labextension"

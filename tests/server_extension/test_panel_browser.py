@@ -593,6 +593,12 @@ async def test_submit_needs_a_description_and_withdraw_stands_apart(
 
 
 def notebook_with_table(workspace: Path) -> str:
+    """Cell 1: a grouped count (an aggregate); cell 2: ``df.head()`` (individual records)."""
+    rows = (
+        '<table border="1" class="dataframe"><thead><tr><th></th><th>patient</th>'
+        "<th>region</th></tr></thead><tbody><tr><th>0</th><td>p-001</td><td>North</td></tr>"
+        "<tr><th>1</th><td>p-002</td><td>South</td></tr></tbody></table>"
+    )
     html = (
         '<table border="1" class="dataframe"><thead><tr><th>region</th><th>n</th></tr></thead>'
         "<tbody><tr><td>North</td><td>12</td></tr><tr><td>South</td><td>40</td></tr></tbody>"
@@ -619,7 +625,22 @@ def notebook_with_table(workspace: Path) -> str:
                         "data": {"text/html": html, "text/plain": "region n ..."},
                     }
                 ],
-            }
+            },
+            {
+                "cell_type": "code",
+                "id": "cell-2",
+                "execution_count": 2,
+                "metadata": {},
+                "source": "df.head()",
+                "outputs": [
+                    {
+                        "output_type": "execute_result",
+                        "execution_count": 2,
+                        "metadata": {},
+                        "data": {"text/html": rows, "text/plain": "   patient region ..."},
+                    }
+                ],
+            },
         ],
     }
     (workspace / "analysis.ipynb").write_text(json.dumps(nb))
@@ -705,6 +726,17 @@ async def test_cell_action_tags_an_html_table(page: Any, lab: Lab) -> None:
         state="attached"
     )
     await page.screenshot(path=str(ARTIFACTS / "tagged-cell.png"))
+
+    # Records (df.head()): the dialog warns that row-level data is almost never releasable.
+    rows_out = page.locator(".jp-Cell", has_text="df.head()").locator(".jp-OutputArea-child")
+    await rows_out.click(button="right")
+    await page.locator(".lm-Menu-itemLabel", has_text="Add output to airlock").click()
+    warning = page.locator(".jp-Dialog .trevor-row-level")
+    await warning.wait_for()
+    assert "almost never releasable" in await warning.inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "tag-dialog-row-level.png"))
+    await page.locator(".jp-Dialog").get_by_role("button", name="Cancel").click()
+    assert len(ws.list_outputs(lab.workspace)) == 1
 
 
 async def test_inbox_receives_an_approved_ingress_file(page: Any, lab: Lab, live: Any) -> None:
