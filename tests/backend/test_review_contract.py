@@ -37,6 +37,11 @@ async def test_report_findings_point_at_the_failing_cells(live: LiveBackend) -> 
     assert obj.status == "fail" and obj.sha256 == table["sha256"]
     (threshold,) = [f for f in obj.findings if f.rule == "threshold"]
     assert threshold.status == "fail" and threshold.limit == 10 and threshold.value == 3
+    # The suggested suppression, audited, in its documented shape.
+    assert obj.suppression is not None and obj.suppression.audit is not None
+    assert obj.suppression.audit.status == "pass"
+    assert [1, 0] in obj.suppression.primary
+    assert {tuple(c.position) for c in obj.suppression.intervals} >= {(1, 0)}
     # The positions name the body cell of the published CSV that holds the small count.
     content = await carol.get(f"/api/v1/requests/{rid}/objects/{table['id']}/content")
     rows = list(csv.reader(io.StringIO(content.body.decode())))
