@@ -9,6 +9,8 @@ the domain steps (upload an output with evidence and metadata, check the stored 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -300,9 +302,20 @@ class BackendClient:
         )
 
         async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
-            with path.open("rb") as fh:
-                while chunk := fh.read(CHUNK_SIZE):
+            # Reads happen in a worker thread, one chunk ahead of the network: Jupyter's event
+            # loop only moves bytes, it never waits on the disk.
+            fh = await asyncio.to_thread(path.open, "rb")
+            try:
+                pending = asyncio.ensure_future(asyncio.to_thread(fh.read, CHUNK_SIZE))
+                while chunk := await pending:
+                    pending = asyncio.ensure_future(asyncio.to_thread(fh.read, CHUNK_SIZE))
                     await write(chunk)
+            finally:
+                if not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        await pending
+                await asyncio.to_thread(fh.close)
 
         response = await self.fetch_url(
             "POST",
@@ -424,7 +437,9 @@ async def upload_output(
     local file's hash so a corrupted transfer is caught here and reported, not released later.
     Evidence is posted before metadata because it is bound to that sha256 (SPEC §5).
     """
-    local_sha = sha256_file(output.file)
+    # Hashing a large output takes seconds: off the event loop, in a worker thread (hashlib
+    # releases the GIL on large buffers, so the server keeps answering meanwhile).
+    local_sha = await asyncio.to_thread(sha256_file, output.file)
     bound = output.evidence.get("sha256") if isinstance(output.evidence, dict) else None
     if bound and bound != local_sha:
         # Checked before uploading: a stale manifest entry must not leave a half-added object.

@@ -19,6 +19,7 @@ rules above are tested against a real HTTP server without a Jupyter server aroun
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hashlib
@@ -205,6 +206,13 @@ def _place_exclusively(tmp: Path, target: Path) -> None:
         raise
 
 
+def _flush_to_disk(out: Any) -> int:
+    """Flush and fsync a file being written; its size."""
+    out.flush()
+    os.fsync(out.fileno())
+    return os.fstat(out.fileno()).st_size
+
+
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
@@ -242,7 +250,13 @@ async def deliver_one(
         return result("rejected", code=exc.code, detail=exc.detail)
 
     if target.exists() or target.is_symlink():
-        if not target.is_symlink() and target.is_file() and _sha256_of(target) == item.sha256:
+        # Hashing and every other file operation below run in a worker thread: a large file
+        # must not stall Jupyter's event loop (and every notebook with it).
+        if (
+            not target.is_symlink()
+            and target.is_file()
+            and await asyncio.to_thread(_sha256_of, target) == item.sha256
+        ):
             # Written by an earlier run whose acknowledgement did not reach the backend.
             try:
                 await acknowledge(item)
@@ -267,9 +281,7 @@ async def deliver_one(
                 return result("rejected", code=exc.code, detail=exc.detail)
             except Exception as exc:
                 return result("failed", code="download-failed", detail=str(exc))
-            out.flush()
-            os.fsync(out.fileno())
-            size = os.fstat(out.fileno()).st_size
+            size = await asyncio.to_thread(_flush_to_disk, out)
         if digest != item.sha256:
             return result(
                 "rejected",
@@ -283,7 +295,7 @@ async def deliver_one(
                 detail=f"downloaded {size} bytes of {item.filename}, expected {item.size}",
             )
         try:
-            _place_exclusively(tmp, target)
+            await asyncio.to_thread(_place_exclusively, tmp, target)
         except FileExistsError:
             return result(
                 "rejected",

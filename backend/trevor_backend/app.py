@@ -611,9 +611,58 @@ class TokenCreateApp(SubApp):
         return 0
 
 
+class TokenListApp(SubApp):
+    description = "List API tokens: a user's, or everyone's (never the secrets)."
+
+    async def run(self) -> int:
+        from .principal import system
+
+        if len(self.extra_args) > 1:
+            print("usage: trevor-backend token list [USERNAME]", file=sys.stderr)
+            return 2
+        who = self.extra_args[0] if self.extra_args else "*"
+        backend = await self.trevor.make_backend()
+        try:
+            tokens = await backend.tokens.list(system("token-list"), who)
+        finally:
+            await backend.close()
+        print("id\tuser\tprefix\tcreated_at\tlast_used_at\tnote")
+        for t in tokens.items:
+            last = t.last_used_at.isoformat() if t.last_used_at else "-"
+            created = t.created_at.isoformat()
+            print(f"{t.id}\t{t.user}\t{t.prefix}\t{created}\t{last}\t{t.note or ''}")
+        return 0
+
+
+class TokenRevokeApp(SubApp):
+    description = "Revoke an API token by id (audited); it answers 401 at once everywhere."
+
+    async def run(self) -> int:
+        from .errors import NotFound
+        from .principal import system
+
+        if len(self.extra_args) != 1:
+            print("usage: trevor-backend token revoke TOKEN_ID", file=sys.stderr)
+            return 2
+        backend = await self.trevor.make_backend()
+        try:
+            revoked = await backend.tokens.revoke(system("token-revoke"), self.extra_args[0])
+        except NotFound:
+            print(f"error: no token {self.extra_args[0]!r}", file=sys.stderr)
+            return 1
+        finally:
+            await backend.close()
+        print(f"revoked {revoked.id} ({revoked.prefix}…) of {revoked.user}")
+        return 0
+
+
 class TokenApp(Application):
     description = "API tokens."
-    subcommands = {"create": (TokenCreateApp, TokenCreateApp.description)}
+    subcommands = {
+        "create": (TokenCreateApp, TokenCreateApp.description),
+        "list": (TokenListApp, TokenListApp.description),
+        "revoke": (TokenRevokeApp, TokenRevokeApp.description),
+    }
 
     def start(self) -> None:
         if self.subapp is None:

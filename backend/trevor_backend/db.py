@@ -6,6 +6,8 @@ Alembic migrations.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
 
@@ -60,11 +67,42 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers begin DEFERRED: in WAL mode they read a snapshot and never wait for (or
+        # block) the single writer, so many concurrent GETs cannot end in "database is locked".
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+#: Execution option that marks a connection as a reader (SQLite: a DEFERRED transaction).
+READ_ONLY = "trevor_read_only"
+
+
+class Sessions(async_sessionmaker):
+    """``sessions()`` opens a read session; ``sessions.begin()`` a write transaction.
+
+    The codebase's convention (docs/developers.md) is that every change goes through
+    ``sessions.begin()``, so reads get SQLite's DEFERRED transaction and only writers take the
+    write lock with ``BEGIN IMMEDIATE``. On PostgreSQL both are ordinary transactions.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self._read_bind = engine.execution_options(**{READ_ONLY: True})
+
+    def __call__(self, **kw: Any) -> Any:
+        kw.setdefault("bind", self._read_bind)
+        return super().__call__(**kw)
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        async with super().__call__() as session, session.begin():
+            yield session
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
+    return Sessions(engine)
 
 
 def alembic_config() -> Config:

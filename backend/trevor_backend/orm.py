@@ -146,6 +146,9 @@ class AirlockRequest(Base):
     __table_args__ = (
         Index("ix_requests_project_status", "project_id", "status"),
         Index("ix_requests_created", "created_at", "id"),
+        # Keyset pages of one project's requests and of the review queue (migration 0005).
+        Index("ix_requests_project_created", "project_id", "created_at", "id"),
+        Index("ix_requests_status_submitted", "status", "submitted_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

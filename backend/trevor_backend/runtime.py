@@ -13,6 +13,7 @@ from .services.attention import AttentionService
 from .services.audit_search import AuditSearch
 from .services.context import Context
 from .services.deliveries import DeliveryService
+from .services.eventbus import EventBus
 from .services.ingress import IngressService
 from .services.ingress_links import IngressLinks
 from .services.lineage import LineageService
@@ -24,6 +25,7 @@ from .services.projects import ProjectService
 from .services.release import ReleaseService
 from .services.requests import RequestService
 from .services.reviews import ReviewService
+from .services.tokens import TokenService
 from .services.uploads import UploadService
 
 
@@ -35,6 +37,7 @@ class Backend:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.authenticator.sessions = self.ctx.sessions
         self.projects = ProjectService(self.ctx)
         self.requests = RequestService(self.ctx)
         self.uploads = UploadService(self.ctx)
@@ -45,6 +48,8 @@ class Backend:
         self.ingress = IngressService(self.ctx)
         self.deliveries = DeliveryService(self.ctx)
         self.notifications = NotificationService(self.ctx)
+        self.tokens = TokenService(self.ctx)
+        self.events = EventBus(self.ctx)
         self.ingress_links = IngressLinks(self.ctx)
         self.attention = AttentionService(self.ctx)
         self.memberships = MembershipService(self.ctx)
@@ -53,5 +58,9 @@ class Backend:
         self.metrics = Metrics()
 
     async def close(self) -> None:
+        await self.events.close()
+        drain = getattr(self.authenticator, "drain", None)
+        if drain is not None:
+            await drain()
         await self.ctx.store.close()
         await self.ctx.engine.dispose()

@@ -290,9 +290,7 @@ class ReviewList(Model):
     status: RequestStatus
     required_reviews: int
     items: list[ReviewOut]
-    hidden: int = Field(
-        description="Reviews of open rounds the caller may not see yet (blinding)"
-    )
+    hidden: int = Field(description="Reviews of open rounds the caller may not see yet (blinding)")
 
 
 class ReviewSubmitted(Model):
@@ -311,6 +309,7 @@ class ReviewQueueItem(Model):
 
 class ReviewQueue(Model):
     items: list[ReviewQueueItem]
+    next_cursor: str | None = None
 
 
 # --- the agent's SDC report and the evidence recorded at source ------------------------------
@@ -347,36 +346,6 @@ class SdcFinding(Open):
     )
 
 
-class SuppressionAudit(Open):
-    """The suppression pattern checked against an attacker who solves the published table's
-    linear constraints (docs/sdc.md)."""
-
-    status: str
-    model: str | None = Field(default=None, description="frequency or magnitude")
-    solver: str | None = None
-    protection_level: Any = None
-    protection_ratio: Any = None
-    cells_checked: int | None = None
-
-
-class SuppressionInterval(Open):
-    """Per suppressed cell: the interval the published table still allows, and what its
-    protection required."""
-
-    position: list[int]
-    primary: bool
-    low: Any = None
-    high: Any = None
-    required_width: Any = None
-    required_low: Any = None
-    required_high: Any = None
-
-
-class InformationLoss(Open):
-    cells: int
-    contributors: int | None = None
-
-
 class SuppressionSuggestion(Open):
     method: str
     rows: list[Any] = Field(default_factory=list)
@@ -386,9 +355,6 @@ class SuppressionSuggestion(Open):
     secondary: list[list[int]] = Field(default_factory=list)
     rounded: list[Any] | None = None
     rounding_base: int | None = None
-    audit: SuppressionAudit | None = None
-    intervals: list[SuppressionInterval] = Field(default_factory=list)
-    information_loss: InformationLoss | None = None
 
 
 class ObjectAgentReport(Open):
@@ -542,3 +508,20 @@ class LineageOut(Model):
         description="Cell-level differences between consecutive CSV/TSV versions (or the pair "
         "asked for with ?diff=A,B)"
     )
+
+
+# --- API tokens (GET /api/v1/tokens, DELETE /api/v1/tokens/{id}) -------------------------------
+
+
+class TokenOut(Model):
+    id: str
+    user: str
+    prefix: str = Field(description="The secret's first characters, to tell tokens apart")
+    note: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="Updated at most every few minutes")
+
+
+class TokenList(Model):
+    items: list[TokenOut]

@@ -61,6 +61,15 @@ def _apidocs_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     ]
 
 
+def _token_routes() -> list[tuple[str, type[web.RequestHandler]]]:
+    from .handlers import tokens
+
+    return [
+        (r"/api/v1/tokens", tokens.TokensHandler),
+        (rf"/api/v1/tokens/{ID.format('token_id')}", tokens.TokenHandler),
+    ]
+
+
 def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
     """Every API route; the OpenAPI document is generated from (and tested against) this."""
     # Imported here so each team's handler modules stay out of one shared import line.
@@ -97,6 +106,7 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"/api/v1/deliveries/{OID}/ack", ingress.DeliveryAckHandler),
         *_review_routes(),
         *_notification_routes(),
+        *_token_routes(),
         *_admin_routes(),
     ]
 

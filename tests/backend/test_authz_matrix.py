@@ -85,6 +85,9 @@ CASES = [
     Case("GET", "/api/v1/events?follow=0", expect(401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/notifications/unread-count", expect(401, 200, 200, 200, 200)),
     Case("PATCH", "/api/v1/notifications/{nid}", expect(401, 200, 404, 404, 404), {"read": True}),
+    Case("GET", "/api/v1/tokens", expect(401, 200, 200, 200, 200)),
+    Case("GET", "/api/v1/tokens?user=alice", expect(401, 200, 200, 200, 200)),
+    Case("DELETE", "/api/v1/tokens/{tid}", expect(401, 200, 404, 404, 200)),
     Case("PUT", OBJ + "/metadata", expect(401, 200, 404, 404, 403), {"title": "x"}),
     Case("PUT", OBJ + "/metadata", expect(401, 409, 404, 403, 403), {"title": "x"}, submitted=True),
     Case("POST", OBJ + "/evidence", expect(401, 200, 404, 404, 403), EVIDENCE),
@@ -139,6 +142,22 @@ async def _fresh_request(alice: Client, submitted: bool) -> tuple[str, str]:
     return rid, obj["id"]
 
 
+async def _token_of_alice(live: LiveBackend) -> str:
+    """A second token of alice's (her client keeps working when a case revokes this one)."""
+    from sqlalchemy import select
+
+    from trevor_backend.auth import create_token
+    from trevor_backend.orm import APIToken, User
+
+    async with live.backend.ctx.sessions.begin() as session:
+        user = await session.scalar(select(User).where(User.username == "alice"))
+        assert user is not None
+        secret = await create_token(session, user, note="matrix")
+        token = await session.scalar(select(APIToken).where(APIToken.prefix == secret[:8]))
+        assert token is not None
+        return token.id
+
+
 async def _notification_of_alice(live: LiveBackend) -> str:
     from sqlalchemy import select
 
@@ -163,8 +182,9 @@ async def test_authorisation_matrix(live: LiveBackend, case: Case) -> None:
     for role in ROLES:
         rid, oid = await _fresh_request(alice, case.submitted)
         nid = await _notification_of_alice(live) if "{nid}" in case.path else ""
+        tid = await _token_of_alice(live) if "{tid}" in case.path else ""
         path = case.path.format(
-            pid="p1", username="dave", rid=rid, oid=oid, nid=nid, asset="init.js"
+            pid="p1", username="dave", rid=rid, oid=oid, nid=nid, tid=tid, asset="init.js"
         )
         client = live.client(role)
         if case.raw is not None:
@@ -186,6 +206,7 @@ def test_matrix_covers_every_route() -> None:
         .replace("{rid}", "(?P<rid>[A-Za-z0-9_-]+)")
         .replace("{oid}", "(?P<oid>[A-Za-z0-9_-]+)")
         .replace("{nid}", "(?P<nid>[A-Za-z0-9_-]+)")
+        .replace("{tid}", "(?P<token_id>[A-Za-z0-9_-]+)")
         .replace("{pid}", "(?P<pid>[A-Za-z0-9_-]+)")
         .replace("{username}", "(?P<username>[^/]+)")
         .replace("{asset}", "(?P<asset>[A-Za-z0-9._-]+)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,8 +29,12 @@ class Authenticator(LoggingConfigurable):
     """Turns an HTTP request into a known user, or ``None`` for anonymous.
 
     Subclasses implement :meth:`authenticate_user`; role loading is shared so every
-    authenticator yields the same :class:`Principal`.
+    authenticator yields the same :class:`Principal`. ``authenticate`` gets a read session
+    and must not write in it (reads never take the write lock); ``sessions`` (set by the
+    running backend) opens separate write transactions for bookkeeping.
     """
+
+    sessions: Any = None
 
     def login_options(self, next_url: str) -> list[LoginOption]:
         """Ways to sign in that the dashboard's login page offers besides pasting an API token

@@ -1,13 +1,22 @@
-"""API tokens: random secrets shown once, stored as SHA-256 digests."""
+"""API tokens: random secrets shown once, stored as SHA-256 digests.
+
+Every request looks its token up in the database (one indexed read, no cache), so a revoked
+token (its row deleted, see ``services/tokens.py``) answers 401 at once on every replica.
+Authentication reads only: ``last_used_at`` is refreshed in its own short write transaction at
+most once per ``last_used_resolution`` (five minutes by default, never under one) per token,
+so reads practically never take SQLite's write lock.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Float
 
@@ -16,6 +25,8 @@ from .base import Authenticator, bearer_token
 
 if TYPE_CHECKING:
     from tornado.httputil import HTTPServerRequest
+
+log = logging.getLogger("trevor_backend.auth")
 
 TOKEN_PREFIX = "trv_"
 
@@ -40,8 +51,15 @@ class TokenAuthenticator(Authenticator):
     """``Authorization: Bearer trv_…`` API tokens (the default)."""
 
     last_used_resolution = Float(
-        300.0, config=True, help="Seconds between updates of a token's last_used_at."
+        300.0,
+        config=True,
+        help="Seconds between updates of a token's last_used_at (at least 60).",
     )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # token id -> monotonic time of the last update this process scheduled
+        self._touched: dict[str, float] = {}
 
     async def authenticate_user(
         self, request: HTTPServerRequest, session: AsyncSession
@@ -49,16 +67,58 @@ class TokenAuthenticator(Authenticator):
         secret = bearer_token(request)
         if not secret:
             return None
-        token = await session.scalar(
-            select(APIToken).where(APIToken.token_hash == hash_token(secret))
-        )
-        if token is None:
+        row = (
+            await session.execute(
+                select(APIToken.id, APIToken.expires_at, APIToken.last_used_at, User)
+                .join(User, User.id == APIToken.user_id)
+                .where(APIToken.token_hash == hash_token(secret))
+            )
+        ).first()
+        if row is None:
             return None
+        token_id, expires_at, last_used_at, user = row
         now = utcnow()
-        if token.expires_at is not None and token.expires_at <= now:
+        if expires_at is not None and expires_at <= now:
             return None
-        if token.last_used_at is None or now - token.last_used_at > timedelta(
-            seconds=self.last_used_resolution
-        ):
-            token.last_used_at = now
-        return await session.get(User, token.user_id)
+        if last_used_at is None or now - last_used_at > self._resolution:
+            await self._touch_due(token_id)
+        return user
+
+    @property
+    def _resolution(self) -> timedelta:
+        return timedelta(seconds=max(60.0, self.last_used_resolution))
+
+    async def _touch_due(self, token_id: str) -> None:
+        # At most once per resolution per token and process: nearly every request only reads.
+        # Done in the request (not in a background task) so the write never outlives it.
+        if self.sessions is None:
+            return
+        clock = time.monotonic()
+        if clock - self._touched.get(token_id, -1e18) < self._resolution.total_seconds():
+            return
+        self._touched[token_id] = clock
+        await self._touch(token_id)
+
+    async def _touch(self, token_id: str) -> None:
+        now = utcnow()
+        try:
+            async with self.sessions.begin() as session:
+                # Conditional, so replicas racing on the same token write it once.
+                await session.execute(
+                    update(APIToken)
+                    .where(
+                        APIToken.id == token_id,
+                        or_(
+                            APIToken.last_used_at.is_(None),
+                            APIToken.last_used_at < now - self._resolution,
+                        ),
+                    )
+                    .values(last_used_at=now)
+                )
+        except Exception:
+            # Bookkeeping only: a busy or briefly unreachable database must not fail requests.
+            self._touched.pop(token_id, None)
+            log.debug("could not update last_used_at of token %s", token_id, exc_info=True)
+
+    async def drain(self) -> None:
+        """Kept for callers that wait for bookkeeping; updates finish within the request."""

@@ -5,6 +5,7 @@ Handlers translate between HTTP and the services; they hold no domain rules.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -90,6 +91,9 @@ class BaseHandler(web.RequestHandler):
     _body_chunks: list[bytes] | None = None
     _body_size = 0
     _body_too_large = False
+    #: the task running this request (Tornado runs each request's ``_execute`` as a task)
+    _task: asyncio.Task[Any] | None = None
+    _client_gone = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,6 +121,27 @@ class BaseHandler(web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+
+    async def _execute(self, *args: Any, **kwargs: Any) -> None:
+        # Wraps Tornado's request coroutine so a client that disconnects stops the work done
+        # for it (on_connection_close cancels this task): no queries or renders for nobody.
+        self._task = asyncio.current_task()
+        try:
+            await super()._execute(*args, **kwargs)
+        except asyncio.CancelledError:
+            if not self._client_gone:
+                raise
+            log.info(
+                "%s %s: client disconnected, work cancelled", self.request.method, self.request.path
+            )
+
+    def on_connection_close(self) -> None:
+        # Handlers that stream (events, uploads) override this and end their own work.
+        super().on_connection_close()
+        self._client_gone = True
+        task = self._task
+        if task is not None and not self._finished and task is not asyncio.current_task():
+            task.cancel()
 
     async def prepare(self) -> None:
         cid = self.request.headers.get("X-Request-ID") or uuid.uuid4().hex

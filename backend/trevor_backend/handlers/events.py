@@ -22,7 +22,8 @@ from tornado.iostream import StreamClosedError
 from ..errors import FieldError, ValidationFailed
 from ..principal import Principal
 from ..schemas import Problem
-from ..services.events import EventFeed
+from ..services.eventbus import Subscription
+from ..services.events import EventFeed, event_data, visible
 from .base import BaseHandler, strict_int
 from .notifications import flag
 from .spec import operation
@@ -33,6 +34,9 @@ log = logging.getLogger("trevor_backend.events")
 #: revoked token or a removed membership ends (or narrows) the stream within this time.
 REAUTH_SECONDS = 60.0
 
+#: Audit event types after which an open stream checks its caller's token and roles again.
+REAUTH_EVENTS = ("token.", "membership.", "project.member")
+
 #: Open streams in this process (for monitoring, and for tests that a closed client frees its
 #: stream).
 active_streams: set[EventsHandler] = set()
@@ -41,9 +45,13 @@ active_streams: set[EventsHandler] = set()
 class EventsHandler(BaseHandler):
     _closed: asyncio.Event | None = None
 
+    _sub: Subscription | None = None
+
     def on_connection_close(self) -> None:
         if self._closed is not None:
             self._closed.set()
+        if self._sub is not None:
+            self._sub.wake.set()
 
     def _last_event_id(self) -> int | None:
         raw = self.request.headers.get("Last-Event-ID") or self.query("last_event_id")
@@ -59,7 +67,7 @@ class EventsHandler(BaseHandler):
         return value
 
     async def _reauthenticate(self) -> Principal | None:
-        async with self.ctx.sessions.begin() as session:
+        async with self.ctx.sessions() as session:
             who = await self.backend.authenticator.authenticate(self.request, session)
         return who if isinstance(who, Principal) else None
 
@@ -110,41 +118,83 @@ class EventsHandler(BaseHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
+        sub: Subscription | None = None
         try:
             # How long a client waits before reconnecting, and the current position, so a
             # client that connected without Last-Event-ID can resume from here.
             await self._send(f"retry: 3000\n: connected at {cursor}\n\n")
-            last_write = last_auth = time.monotonic()
-            while not self._closed.is_set():
-                batch = await feed.after(principal, cursor)
-                cursor = batch.cursor
-                if batch.events:
-                    await self._send("".join(_frame(e) for e in batch.events))
-                    last_write = time.monotonic()
-                if not batch.caught_up:
-                    continue  # more backlog: no pause
-                if not follow:
-                    break
-                now = time.monotonic()
-                if now - last_write >= heartbeat:
-                    await self._send(": keepalive\n\n")
-                    last_write = now
-                if now - last_auth >= REAUTH_SECONDS:
-                    again = await self._reauthenticate()
-                    if again is None:
-                        break  # token revoked or expired: end the stream
-                    principal, last_auth = again, now
-                wait = min(poll, max(0.0, heartbeat - (time.monotonic() - last_write)))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), timeout=wait or poll)
+            if not follow:
+                while True:
+                    batch = await feed.after(principal, cursor)
+                    cursor = batch.cursor
+                    if batch.events:
+                        await self._send("".join(_frame(e) for e in batch.events))
+                    if batch.caught_up:
+                        break
+            else:
+                sub = self._sub = await self.backend.events.subscribe()
+                await self._follow(feed, sub, cursor, principal, heartbeat)
         except StreamClosedError:
             return  # the client went away
         except Exception:
             # The headers are gone, so no problem document can follow: end the stream and let
             # the client reconnect (with Last-Event-ID) once the database answers again.
             log.warning("event stream ended by an error", exc_info=True)
+        finally:
+            if sub is not None:
+                sub.close()
         if not self._closed.is_set():
             self.finish()
+
+    async def _follow(
+        self,
+        feed: EventFeed,
+        sub: Subscription,
+        cursor: int,
+        principal: Principal,
+        heartbeat: float,
+    ) -> None:
+        """Send events as the process's event bus announces them; no polling of our own."""
+        assert self._closed is not None
+        last_write = last_auth = time.monotonic()
+        while not self._closed.is_set():
+            sub.wake.clear()  # before reading, so a wake during the read is not lost
+            rows = sub.bus.since(cursor)
+            reauth = False
+            if rows is None:
+                # Further behind than the bus remembers: read the backlog from the database.
+                batch = await feed.after(principal, cursor)
+                cursor, events, caught_up = batch.cursor, batch.events, batch.caught_up
+            else:
+                events = [
+                    event_data(principal, r.event, r.actor_role)
+                    for r in rows
+                    if visible(principal, r.request)
+                ]
+                # A revoked token or a changed membership narrows the stream at once.
+                reauth = any(r.event.type.startswith(REAUTH_EVENTS) for r in rows)
+                cursor = rows[-1].event.seq if rows else cursor
+                caught_up = True
+            if events:
+                await self._send("".join(_frame(e) for e in events))
+                last_write = time.monotonic()
+            if not caught_up:
+                continue  # more backlog: no pause
+            now = time.monotonic()
+            if now - last_write >= heartbeat:
+                await self._send(": keepalive\n\n")
+                last_write = now
+            if reauth or now - last_auth >= REAUTH_SECONDS:
+                again = await self._reauthenticate()
+                if again is None:
+                    break  # token revoked or expired: end the stream
+                principal, last_auth = again, now
+            wait = min(
+                heartbeat - (time.monotonic() - last_write),
+                REAUTH_SECONDS - (time.monotonic() - last_auth),
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.wake.wait(), timeout=max(0.01, wait))
 
 
 def _frame(data: dict[str, Any]) -> str:

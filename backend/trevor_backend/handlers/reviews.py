@@ -33,10 +33,18 @@ class ReviewQueueHandler(_ReviewBase):
     @operation(
         "Requests awaiting the caller's review (their checker projects), oldest first",
         tags="reviews",
-        responses={200: ReviewQueue, 401: Problem},
+        query={
+            "limit": "page size (1-200, default 50)",
+            "cursor": "next_cursor of the previous page",
+        },
+        responses={200: ReviewQueue, 401: Problem, 422: Problem},
     )
     async def get(self) -> None:
-        self.write_json(await self.reviews.queue(self.principal))
+        self.write_json(
+            await self.reviews.queue(
+                self.principal, limit=self.int_query("limit", 50), cursor=self.query("cursor")
+            )
+        )
 
 
 class ReviewsHandler(_ReviewBase):

@@ -51,6 +51,15 @@ def event_data(p: Principal, ev: AuditEvent, actor_role: str | None = None) -> d
     return data
 
 
+def visible(p: Principal, request: AirlockRequest | None) -> bool:
+    """Whether ``p`` sees an event about ``request`` (Python twin of the SQL filter in
+    :meth:`EventFeed.after`): admins everything, others the requests they may view now;
+    events tied to no request are admin-only."""
+    if p.admin or p.is_system:
+        return True
+    return request is not None and access.can_view(p, request)
+
+
 @dataclass
 class Batch:
     events: list[dict[str, Any]]

@@ -1,4 +1,5 @@
-"""Opaque keyset cursors for newest-first listings ordered by (created_at, id)."""
+"""Opaque keyset cursors for listings ordered by (a timestamp, id): newest first (requests,
+notifications) or oldest first by another timestamp (the review queue, by submitted_at)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,22 @@ def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
         return None
     last = rows[limit - 1]
     return encode_cursor(last.created_at, last.id)
+
+
+def oldest_first(
+    q: Select[Any], stamp_col: Any, id_col: Any, cursor: str | None, limit: int
+) -> Select[Any]:
+    """``q`` ordered oldest first by (``stamp_col``, ``id_col``), after ``cursor``, one row over
+    ``limit`` (see :func:`next_cursor_by`). ``stamp_col`` must not be NULL on listed rows."""
+    if cursor:
+        stamp, row_id = decode_cursor(cursor)
+        q = q.where(or_(stamp_col > stamp, and_(stamp_col == stamp, id_col > row_id)))
+    return q.order_by(stamp_col, id_col).limit(limit + 1)
+
+
+def next_cursor_by(rows: Sequence[Any], limit: int, stamp_attr: str) -> str | None:
+    """The cursor of the page after ``rows[:limit]`` for :func:`oldest_first` on ``stamp_attr``."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(getattr(last, stamp_attr), last.id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contract import (
@@ -94,6 +95,86 @@ async def latest_verdicts(session: AsyncSession, r: AirlockRequest) -> dict[str,
     }
 
 
+async def current_objects_of(
+    session: AsyncSession, rids: Sequence[str]
+) -> dict[str, list[OutputObject]]:
+    """The current objects of many requests in one query (metadata joined)."""
+    found: dict[str, list[OutputObject]] = {rid: [] for rid in rids}
+    if not rids:
+        return found
+    rows = await session.scalars(
+        select(OutputObject)
+        .where(
+            OutputObject.request_id.in_(list(rids)),
+            OutputObject.state.in_([s.value for s in CURRENT_OBJECT_STATES]),
+        )
+        .order_by(OutputObject.created_at, OutputObject.id)
+    )
+    for obj in rows.unique():
+        found[obj.request_id].append(obj)
+    return found
+
+
+async def latest_verdicts_of(
+    session: AsyncSession, requests: Sequence[AirlockRequest]
+) -> dict[str, dict[str, str]]:
+    """:func:`latest_verdicts` for many requests in one query (a window picks each request's
+    latest agent review)."""
+    found: dict[str, dict[str, str]] = {r.id: {} for r in requests}
+    if not requests:
+        return found
+    ranked = (
+        select(
+            Review.id,
+            func.row_number()
+            .over(
+                partition_by=Review.request_id,
+                order_by=(Review.revision.desc(), Review.created_at.desc()),
+            )
+            .label("n"),
+        )
+        .where(
+            Review.request_id.in_([r.id for r in requests]),
+            Review.kind == ReviewKind.AGENT.value,
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Review.request_id, Review.report)
+        .join(ranked, ranked.c.id == Review.id)
+        .where(ranked.c.n == 1)
+    )
+    for rid, report in rows:
+        found[rid] = {
+            oid: obj.get("status")
+            for oid, obj in ((report or {}).get("objects") or {}).items()
+            if obj.get("status")
+        }
+    return found
+
+
+async def authors_of(session: AsyncSession, requests: Sequence[AirlockRequest]) -> dict[str, str]:
+    ids = {r.created_by for r in requests}
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {uid: name for uid, name in rows}
+
+
+async def requests_out(
+    session: AsyncSession, p: Principal, requests: Sequence[AirlockRequest]
+) -> list[RequestOut]:
+    """API models of a page of requests in a constant number of queries (three, whatever the
+    page size): the listing, the queue and single reads all go through here."""
+    authors = await authors_of(session, requests)
+    objects = await current_objects_of(session, [r.id for r in requests])
+    verdicts = await latest_verdicts_of(session, requests)
+    return [
+        request_out(p, r, authors.get(r.created_by, "?"), objects[r.id], verdicts[r.id])
+        for r in requests
+    ]
+
+
 def validate_statbarn(value: str | None, pointer: str) -> None:
     if value is not None and statbarns.get(value) is None:
         known = ", ".join(sorted(statbarns.CATALOGUE))
@@ -108,11 +189,7 @@ class RequestService:
         self.ctx = ctx
 
     async def _out(self, session: AsyncSession, p: Principal, r: AirlockRequest) -> RequestOut:
-        author = await session.get(User, r.created_by)
-        objects = await current_objects(session, r.id)
-        return request_out(
-            p, r, author.username if author else "?", objects, await latest_verdicts(session, r)
-        )
+        return (await requests_out(session, p, [r]))[0]
 
     async def create(self, p: Principal, body: RequestCreate) -> RequestOut:
         async with self.ctx.sessions.begin() as session:
@@ -172,8 +249,7 @@ class RequestService:
         q = newest_first(q, AirlockRequest, cursor, limit)
         async with self.ctx.sessions() as session:
             rows = list(await session.scalars(q))
-            page = rows[:limit]
-            items = [await self._out(session, p, r) for r in page]
+            items = await requests_out(session, p, rows[:limit])
         return RequestList(items=items, next_cursor=next_cursor(rows, limit))
 
     async def get(self, p: Principal, rid: str) -> RequestOut:

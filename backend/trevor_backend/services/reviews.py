@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -43,6 +43,7 @@ from ..principal import Principal
 from ..schemas import (
     AgentReportOut,
     ObjectDecisionOut,
+    RequestOut,
     ReviewIn,
     ReviewList,
     ReviewOut,
@@ -55,7 +56,8 @@ from ..serialize import request_out
 from ..statemachine import transition
 from . import access, audit
 from .context import Context
-from .requests import current_objects, latest_verdicts, lock
+from .pagination import next_cursor_by, oldest_first
+from .requests import current_objects, latest_verdicts, lock, requests_out
 
 S = RequestStatus
 DECIDED_EVENTS = ("request.approved", "request.changes_requested", "request.rejected")
@@ -203,6 +205,41 @@ def visible_reviews(
     return out, hidden
 
 
+def queue_query(p: Principal, projects: list[str]) -> Select[tuple[AirlockRequest]]:
+    """Requests in HUMAN_REVIEW in ``projects`` that ``p`` did not write and has not yet
+    reviewed at their current revision (filters for the queue are added to this)."""
+    r = AirlockRequest
+    mine = exists().where(
+        Review.request_id == r.id,
+        Review.revision == r.revision,
+        Review.reviewer_id == p.user_id,
+    )
+    return select(r).where(
+        r.project_id.in_(projects),
+        r.status == S.HUMAN_REVIEW.value,
+        r.created_by != p.user_id,
+        ~mine,
+    )
+
+
+async def reviews_received(session: AsyncSession, requests: list[AirlockRequest]) -> dict[str, int]:
+    """Human reviews each request has received at its current revision (one query)."""
+    if not requests:
+        return {}
+    r = AirlockRequest
+    counted = await session.execute(
+        select(Review.request_id, func.count())
+        .join(r, r.id == Review.request_id)
+        .where(
+            Review.request_id.in_([x.id for x in requests]),
+            Review.revision == r.revision,
+            Review.kind == ReviewKind.HUMAN.value,
+        )
+        .group_by(Review.request_id)
+    )
+    return {request_id: int(n) for request_id, n in counted.all()}
+
+
 def _content_digest(body: ReviewIn) -> str:
     """A hash of the whole review for the audit log: the log proves what was decided without
     holding private comments or revealing decisions to the other checker before they review."""
@@ -216,61 +253,42 @@ class ReviewService:
 
     # --- queue ---------------------------------------------------------------------------
 
-    async def queue(self, p: Principal) -> ReviewQueue:
+    async def queue(
+        self, p: Principal, *, limit: int = 50, cursor: str | None = None
+    ) -> ReviewQueue:
+        """Requests awaiting ``p``'s review, oldest submission first, a page at a time.
+
+        A constant number of queries per page: the page, the reviews received (one grouped
+        count) and the three of :func:`requests_out`.
+        """
+        limit = max(1, min(limit, QUEUE_MAX))
         projects = [pid for pid, role in p.roles.items() if role in CHECKER_ROLES]
         if not projects or p.user_id is None:
-            return ReviewQueue(items=[])
-        r = AirlockRequest
-        mine = exists().where(
-            Review.request_id == r.id,
-            Review.revision == r.revision,
-            Review.reviewer_id == p.user_id,
+            return ReviewQueue(items=[], next_cursor=None)
+        q = oldest_first(
+            queue_query(p, projects), AirlockRequest.submitted_at, AirlockRequest.id, cursor, limit
         )
-        q = (
-            select(r)
-            .where(
-                r.project_id.in_(projects),
-                r.status == S.HUMAN_REVIEW.value,
-                r.created_by != p.user_id,
-                ~mine,
-            )
-            .order_by(r.submitted_at, r.id)
-            .limit(QUEUE_MAX)
-        )
-        items: list[ReviewQueueItem] = []
         async with self.ctx.sessions() as session:
             rows = list(await session.scalars(q))
-            counted = await session.execute(
-                select(Review.request_id, func.count())
-                .join(r, r.id == Review.request_id)
-                .where(
-                    Review.request_id.in_([x.id for x in rows]),
-                    Review.revision == r.revision,
-                    Review.kind == ReviewKind.HUMAN.value,
-                )
-                .group_by(Review.request_id)
-            )
-            received = {request_id: int(n) for request_id, n in counted.all()}
-            names = await usernames(session, [x.created_by for x in rows])
-            for x in rows:
-                verdicts = await latest_verdicts(session, x)
-                objects = await current_objects(session, x.id)
-                counts = {k: 0 for k in ("pass", "review", "fail")}
-                for o in objects:
-                    if (v := verdicts.get(o.id)) in counts:
-                        counts[v] += 1
-                judged = [verdicts[o.id] for o in objects if o.id in verdicts]
-                recommendation = aggregate(judged) if judged else None
-                items.append(
-                    ReviewQueueItem(
-                        request=request_out(p, x, names.get(x.created_by, "?"), objects, verdicts),
-                        recommendation=recommendation,  # type: ignore[arg-type]
-                        verdicts=counts,
-                        reviews_received=int(received.get(x.id, 0)),
-                        reviews_required=self.ctx.settings.required_reviews,
-                    )
-                )
-        return ReviewQueue(items=items)
+            page = rows[:limit]
+            received = await reviews_received(session, page)
+            outs = await requests_out(session, p, page)
+        items = [self._queue_item(out, received.get(out.id, 0)) for out in outs]
+        return ReviewQueue(items=items, next_cursor=next_cursor_by(rows, limit, "submitted_at"))
+
+    def _queue_item(self, out: RequestOut, received: int) -> ReviewQueueItem:
+        counts = {k: 0 for k in ("pass", "review", "fail")}
+        judged = [o.verdict for o in out.objects if o.verdict is not None]
+        for v in judged:
+            if v in counts:
+                counts[v] += 1
+        return ReviewQueueItem(
+            request=out,
+            recommendation=aggregate(judged) if judged else None,  # type: ignore[arg-type]
+            verdicts=counts,
+            reviews_received=received,
+            reviews_required=self.ctx.settings.required_reviews,
+        )
 
     # --- submitting ----------------------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""Live events without per-stream polling: one event bus per process, woken by its own
+commits (in-process broadcast) and, on PostgreSQL, by LISTEN/NOTIFY from other processes.
+Idle streams run no queries; visibility rules hold on the bus path."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from tests.backend.test_events import Stream
+from tests.fixtures.backend import LiveBackend, start_backend
+from tests.fixtures.processes import BackendProcess
+
+STREAMS = 20
+
+
+def never_poll(live: LiveBackend) -> None:
+    live.backend.ctx.settings = replace(live.backend.ctx.settings, events_poll_interval=3600.0)
+
+
+@contextmanager
+def counting(live: LiveBackend) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def hook(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            statements.append(statement)
+
+    engine = live.backend.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+
+
+async def test_local_commits_reach_streams_without_any_polling(live: LiveBackend) -> None:
+    never_poll(live)
+    alice = await Stream.open(live, "alice")
+    bob = await Stream.open(live, "bob")  # p2 only: must not see p1's request
+    root = await Stream.open(live, "root")
+    rid = (await live.client("alice").create_request(title="now"))["id"]
+    ev = await alice.event(wait=30)
+    assert ev["type"] == "request.created" and ev["request_id"] == rid
+    assert (await root.event(wait=30))["request_id"] == rid
+    # bob's next event is his own request's, not alice's.
+    own = (await live.client("bob").create_request(project="p2", title="mine"))["id"]
+    assert (await bob.event(wait=30))["request_id"] == own
+    for s in (alice, bob, root):
+        s.close()
+
+
+async def test_idle_streams_cost_no_queries_per_stream(live: LiveBackend) -> None:
+    """With the poll interval at 0.2 s, SQLite's process-wide check runs one query per tick
+    whatever the number of streams; PostgreSQL (LISTEN) runs none."""
+    interval = 0.2
+    live.backend.ctx.settings = replace(live.backend.ctx.settings, events_poll_interval=interval)
+    streams = [await Stream.open(live, "alice") for _ in range(STREAMS)]
+    # Every stream is open and waiting (the bus has a subscriber per stream).
+    assert len(live.backend.events._subscribers) == STREAMS
+    with counting(live) as statements:
+        started = time.monotonic()
+        await asyncio.sleep(1.0)
+        elapsed = time.monotonic() - started
+    ticks = elapsed / interval
+    if live.backend.ctx.dialect == "postgresql":
+        assert statements == []
+    else:
+        # One head check per tick for the whole process (never one per stream per tick).
+        assert len(statements) <= ticks + 2, (len(statements), ticks)
+    # And they all still work.
+    rid = (await live.client("alice").create_request(title="wake"))["id"]
+    for s in streams:
+        assert (await s.event(wait=30))["request_id"] == rid
+        s.close()
+
+
+async def test_a_revoked_token_ends_an_open_stream_at_once(live: LiveBackend) -> None:
+    never_poll(live)
+    carol = await Stream.open(live, "carol")
+    carol_api = live.client("carol")
+    (token,) = (await carol_api.get("/api/v1/tokens")).json["items"]
+    assert (await carol_api.delete(f"/api/v1/tokens/{token['id']}")).status == 200
+    # The revocation's audit event wakes the stream, which re-checks the token and ends.
+    rest = await asyncio.wait_for(carol.reader.read(), 30)
+    assert b"data:" not in rest
+    carol.close()
+
+
+async def test_postgres_notify_reaches_a_stream_in_another_process(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A stream on a child process that never polls gets an event written here: only
+    LISTEN/NOTIFY can have carried it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    here, server = await start_backend(postgres_url, data)
+    proc = BackendProcess(
+        data,
+        postgres_url,
+        args=[
+            "--TrevorBackend.reconciler_enabled=False",
+            "--TrevorBackend.events_poll_interval=3600",
+        ],
+    )
+    try:
+        await asyncio.to_thread(proc.start)
+        s = await Stream.open(here, "alice", base_url=proc.url)
+        rid = (await here.client("alice").create_request(title="across"))["id"]
+        ev = await s.event(wait=30)
+        assert ev["type"] == "request.created" and ev["request_id"] == rid
+        s.close()
+    finally:
+        await asyncio.to_thread(proc.stop)
+        server.stop()
+        await server.close_all_connections()
+        await here.backend.close()
