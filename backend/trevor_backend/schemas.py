@@ -346,6 +346,36 @@ class SdcFinding(Open):
     )
 
 
+class SuppressionAudit(Open):
+    """The suppression pattern checked against an attacker who solves the published table's
+    linear constraints (docs/sdc.md)."""
+
+    status: str
+    model: str | None = Field(default=None, description="frequency or magnitude")
+    solver: str | None = None
+    protection_level: Any = None
+    protection_ratio: Any = None
+    cells_checked: int | None = None
+
+
+class SuppressionInterval(Open):
+    """Per suppressed cell: the interval the published table still allows, and what its
+    protection required."""
+
+    position: list[int]
+    primary: bool
+    low: Any = None
+    high: Any = None
+    required_width: Any = None
+    required_low: Any = None
+    required_high: Any = None
+
+
+class InformationLoss(Open):
+    cells: int
+    contributors: int | None = None
+
+
 class SuppressionSuggestion(Open):
     method: str
     rows: list[Any] = Field(default_factory=list)
@@ -355,6 +385,9 @@ class SuppressionSuggestion(Open):
     secondary: list[list[int]] = Field(default_factory=list)
     rounded: list[Any] | None = None
     rounding_base: int | None = None
+    audit: SuppressionAudit | None = None
+    intervals: list[SuppressionInterval] = Field(default_factory=list)
+    information_loss: InformationLoss | None = None
 
 
 class ObjectAgentReport(Open):
