@@ -91,7 +91,9 @@ if [ "$DEBIAN_BASE" = 1 ]; then
     case "$(basename "$f")" in jupyter_trevor-*) continue ;; esac
     ln "$f" "$CONTEXT/dist/" 2>/dev/null || cp "$f" "$CONTEXT/dist/"
   done
-  BUILD_ARGS+=(--isolation=chroot --build-arg "PIP_INSTALL_ARGS=--no-index")
+  # --layers=false: the vfs driver stores every layer as a full copy of the root file system,
+  # so committing once per stage instead of once per instruction saves gigabytes and minutes.
+  BUILD_ARGS+=(--isolation=chroot --layers=false --build-arg "PIP_INSTALL_ARGS=--no-index")
 else
   ENGINE=("${ENGINE:-podman}")
   BASE_IMAGE="${BASE_IMAGE:-python:3.12-slim}"
@@ -103,4 +105,8 @@ fi
 echo "== image $TAG from $BASE_IMAGE" >&2
 "${ENGINE[@]}" build --quiet -f "$ROOT/deploy/Containerfile" \
   --build-arg "BASE_IMAGE=$BASE_IMAGE" "${BUILD_ARGS[@]}" -t "$TAG" "$CONTEXT" >&2
+if [ "$DEBIAN_BASE" = 1 ]; then
+  # The image this tag named before is now dangling: a full copy each under vfs.
+  "${ENGINE[@]}" image prune --force >/dev/null
+fi
 "${ENGINE[@]}" image inspect --format '{{.Id}}' "$TAG"
