@@ -150,6 +150,18 @@ def test_secrets_only_by_reference(docs: list[dict[str, Any]]) -> None:
     } <= referenced
 
 
+def test_every_audit_writer_signs_with_the_deployments_key(docs: list[dict[str, Any]]) -> None:
+    # serve and sync-projects write audit events; without the shared key each pod would sign
+    # with a key generated in its own data dir and `audit verify` would fail.
+    writers = [c for _, c in containers(docs) if c["args"][0] in ("serve", "sync-projects")]
+    assert len(writers) == 2
+    for c in writers:
+        env = {e["name"]: e for e in c.get("env", [])}
+        ref = env["TREVOR_AUDIT_KEY"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("trevor-secrets", "audit-key"), c["name"]
+        assert "TREVOR_DATABASE_URL" in env, c["name"]
+
+
 def test_pdb_keeps_a_replica_and_selects_the_deployment(docs: list[dict[str, Any]]) -> None:
     (pdb,) = by_kind(docs, "PodDisruptionBudget")
     (deployment,) = by_kind(docs, "Deployment")
