@@ -284,11 +284,16 @@ class TrevorBackend(Application):
             return env
         path = Path(self.data_dir) / "audit.key"
         if not path.exists():
+            # Written whole, then linked into place: processes sharing the data dir all end up
+            # with the one key, and none reads a half-written file.
             path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"audit.key.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
             with contextlib.suppress(FileExistsError):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_hex(32))
+                os.link(tmp, path)
+            tmp.unlink()
         return path.read_text().strip()
 
     @default("audit_key_id")
