@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .contract import Decision, Direction, ObjectState, RequestStatus, Role, Visibility
+from ..contract import Decision, Direction, ObjectState, RequestStatus, Role, Visibility
 
 TITLE_MAX = 500
 TEXT_MAX = 20_000
