@@ -1,0 +1,31 @@
+"""In-app notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .base import Model
+
+
+class NotificationOut(Model):
+    id: str
+    event_type: str
+    request: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+    read: bool
+
+
+class NotificationList(Model):
+    items: list[NotificationOut]
+    next_cursor: str | None
+
+
+class NotificationPatch(Model):
+    read: bool
+
+
+class UnreadCount(Model):
+    unread: int
