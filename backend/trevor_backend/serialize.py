@@ -7,7 +7,7 @@ from typing import Any
 from .orm import AirlockRequest, AuditEvent, ObjectMetadata, OutputObject
 from .principal import Principal
 from .schemas import AuditEventOut, MetadataOut, ObjectOut, RequestOut
-from .statemachine import allowed_actions
+from .services.transitions import allowed_actions
 
 
 def metadata_out(meta: ObjectMetadata | None) -> MetadataOut:

@@ -30,7 +30,7 @@ from trevor_backend.services.notifiers import EmailNotifier, WebhookNotifier, we
 from trevor_backend.services.notify import notify_users
 from trevor_backend.services.outbox import DispatchJob, OutboxJob, backoff_seconds
 from trevor_backend.services.requests import lock
-from trevor_backend.statemachine import transition
+from trevor_backend.services.transitions import transition
 
 SECRET = "webhook-test-secret"
 

@@ -157,7 +157,7 @@ async def test_agent_review_interrupted_after_the_claim_is_redone_once(live: Liv
         r = await s.get(AirlockRequest, rid, populate_existing=True)
         assert r is not None
         from trevor_backend.services.agent import AGENT
-        from trevor_backend.statemachine import transition
+        from trevor_backend.services.transitions import transition
 
         await transition(s, r, "start_agent_review", AGENT)
         r.lease_owner, r.lease_expires_at = "first", first.lease_until()
@@ -176,7 +176,7 @@ async def claimed_by(live: LiveBackend, rid: str, ctx: JobContext) -> None:
     """Claim ``rid`` as ``ctx.owner`` and start its agent review (as run_once would)."""
     from trevor_backend.contract import RequestStatus
     from trevor_backend.services.agent import AGENT
-    from trevor_backend.statemachine import transition
+    from trevor_backend.services.transitions import transition
 
     async with live.backend.ctx.sessions.begin() as s:
         assert await claim_requests(s, ctx, [RequestStatus.SUBMITTED]) == [rid]

@@ -39,9 +39,9 @@ from ..reconciler import (
 from ..sdc.checks import REVIEW
 from ..sdc.params import Params
 from ..sdc.report import aggregate, check_object
-from ..statemachine import transition
 from .context import Settings
 from .requests import current_objects, lock
+from .transitions import transition
 
 log = logging.getLogger("trevor_backend.agent")
 S = RequestStatus

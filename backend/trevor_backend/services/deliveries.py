@@ -25,10 +25,10 @@ from ..contract import Direction, ObjectState, RequestStatus
 from ..errors import ChecksumMismatch, FieldError, NotFound
 from ..orm import AirlockRequest, Delivery, OutputObject, utcnow
 from ..principal import Principal, system
-from ..statemachine import transition
 from . import audit
 from .context import Context
 from .requests import lock
+from .transitions import transition
 from .uploads import validate_sha256
 
 DELIVERABLE_STATUSES = (RequestStatus.APPROVED.value, RequestStatus.RELEASED.value)

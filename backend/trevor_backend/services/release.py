@@ -49,12 +49,12 @@ from ..orm import (
     utcnow,
 )
 from ..principal import Principal, system
-from ..statemachine import transition
 from ..storage import ObjectNotFound, ObjectStore, StorageError
 from . import access, audit, crate, signing
 from .context import Context
 from .notify import notify_users
 from .requests import current_objects, lock
+from .transitions import transition
 
 log = logging.getLogger("trevor_backend.release")
 S = RequestStatus

@@ -40,10 +40,10 @@ from ..schemas import (
 )
 from ..sdc import statbarns
 from ..serialize import audit_out, object_out, request_out
-from ..statemachine import transition
 from . import access, audit, blinding
 from .context import Context
 from .pagination import newest_first, next_cursor
+from .transitions import transition
 
 MAX_PAGE = 200
 #: States in which a request waits for the system or a checker, and so can be stuck.

@@ -53,11 +53,11 @@ from ..schemas import (
 )
 from ..sdc.report import aggregate
 from ..serialize import request_out
-from ..statemachine import transition
 from . import access, audit
 from .context import Context
 from .pagination import next_cursor_by, oldest_first
 from .requests import current_objects, latest_verdicts, lock, requests_out
+from .transitions import transition
 
 S = RequestStatus
 DECIDED_EVENTS = ("request.approved", "request.changes_requested", "request.rejected")

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .contract import TERMINAL_STATUSES, Direction, RequestStatus
-from .errors import Forbidden, IllegalTransition
-from .orm import AirlockRequest, utcnow
-from .principal import Principal
-from .services import audit, notify
+from ..contract import TERMINAL_STATUSES, Direction, RequestStatus
+from ..errors import Forbidden, IllegalTransition
+from ..orm import AirlockRequest, utcnow
+from ..principal import Principal
+from . import audit, notify
 
 S = RequestStatus
 Who = Callable[[Principal, AirlockRequest], bool]
