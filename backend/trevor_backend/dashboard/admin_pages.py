@@ -11,8 +11,7 @@ from pydantic import ValidationError
 
 from ..contract import Direction, Role
 from ..errors import TrevorError
-from ..schemas import RequestCreate
-from ..services.ingress import UploadSlotIn
+from ..schemas import RequestCreate, UploadSlotIn
 from .base import DashboardHandler
 
 MESSAGES = {

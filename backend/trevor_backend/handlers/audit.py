@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from tornado.iostream import StreamClosedError
 
 from ..errors import FieldError, ValidationFailed
-from ..schemas import Problem
+from ..schemas import AuditPage, Problem
 from ..services.audit_export import encode_rows
-from ..services.audit_search import AuditPage, AuditQuery
+from ..services.audit_search import AuditQuery
 from .base import BaseHandler
 from .spec import operation
 

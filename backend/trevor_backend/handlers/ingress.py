@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from tornado import web
 
-from ..schemas import ObjectOut, Problem
+from ..schemas import ObjectOut, Problem, UploadReceived, UploadSlotIn, UploadSlotOut
 from ..services.deliveries import DeliveryAck, DeliveryList, DeliveryOut
-from ..services.ingress import UploadReceived, UploadSlotIn, UploadSlotOut
 from .base import BaseHandler
 from .spec import operation
 from .streaming import StreamedUploadHandler

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..schemas import Problem
-from ..services.memberships import MemberIn, MemberSet, ProjectDetail
+from ..schemas import MemberIn, MemberSet, Problem, ProjectDetail
 from .base import BaseHandler
 from .spec import operation
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..schemas import Problem
-from ..services.metrics_summary import MetricsSummary
+from ..schemas import MetricsSummary, Problem
 from .audit import time_query
 from .base import BaseHandler
 from .spec import operation

@@ -1,13 +1,42 @@
 """Pydantic v2 models of the REST API (SPEC §9), kept apart from the ORM models: one module per
 area, every model re-exported here so ``from trevor_backend.schemas import X`` names them all."""
 
-from .audit import AuditEventOut, AuditList
+from .audit import AuditEventOut, AuditList, AuditPage, AuditRecordOut, TimelineEntry
 from .base import TEXT_MAX, TITLE_MAX, Model, Open
 from .errors import FieldErrorOut, Problem
+from .ingress import LinkState, UploadLinkOut, UploadReceived, UploadSlotIn, UploadSlotOut
 from .lineage import CellChange, LineageOut, LineageVersion, TableDiff
-from .notifications import NotificationList, NotificationOut, NotificationPatch, UnreadCount
+from .metrics import (
+    Agreement,
+    Bucket,
+    CheckerLoad,
+    Durations,
+    MetricsSummary,
+    Outcomes,
+    ParkedItem,
+    Revisions,
+    StuckItem,
+    WeekOutcome,
+)
+from .notifications import (
+    FailedNotification,
+    NotificationList,
+    NotificationOut,
+    NotificationPatch,
+    UnreadCount,
+)
 from .previews import PreviewOut
-from .projects import MembershipOut, ProjectList, ProjectOut, StatbarnList, UserMe
+from .projects import (
+    MemberIn,
+    MemberOut,
+    MemberSet,
+    MembershipOut,
+    ProjectDetail,
+    ProjectList,
+    ProjectOut,
+    StatbarnList,
+    UserMe,
+)
 from .report import (
     AgentReport,
     AgentReportOut,
@@ -51,21 +80,33 @@ __all__ = [
     "TITLE_MAX",
     "AgentReport",
     "AgentReportOut",
+    "Agreement",
     "ApiIndex",
     "ApiLink",
     "AuditEventOut",
     "AuditList",
+    "AuditPage",
+    "AuditRecordOut",
+    "Bucket",
     "CellChange",
+    "CheckerLoad",
+    "Durations",
     "Evidence",
     "EvidenceIn",
+    "FailedNotification",
     "FieldErrorOut",
     "Health",
     "InformationLoss",
     "LineageOut",
     "LineageVersion",
+    "LinkState",
+    "MemberIn",
+    "MemberOut",
+    "MemberSet",
     "MembershipOut",
     "MetadataIn",
     "MetadataOut",
+    "MetricsSummary",
     "Model",
     "NotificationList",
     "NotificationOut",
@@ -77,8 +118,11 @@ __all__ = [
     "ObjectReviewOut",
     "ObjectSourceOut",
     "Open",
+    "Outcomes",
+    "ParkedItem",
     "PreviewOut",
     "Problem",
+    "ProjectDetail",
     "ProjectList",
     "ProjectOut",
     "Provenance",
@@ -92,17 +136,25 @@ __all__ = [
     "ReviewQueue",
     "ReviewQueueItem",
     "ReviewSubmitted",
+    "Revisions",
     "SdcFinding",
     "StatbarnList",
+    "StuckItem",
     "SuppressionAudit",
     "SuppressionInterval",
     "SuppressionSuggestion",
     "TableDiff",
     "TableEvidenceCells",
+    "TimelineEntry",
     "TokenList",
     "TokenOut",
     "UnreadCount",
+    "UploadLinkOut",
+    "UploadReceived",
+    "UploadSlotIn",
+    "UploadSlotOut",
     "UserMe",
     "Verdict",
     "Version",
+    "WeekOutcome",
 ]

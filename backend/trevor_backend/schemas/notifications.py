@@ -29,3 +29,14 @@ class NotificationPatch(Model):
 
 class UnreadCount(Model):
     unread: int
+
+
+class FailedNotification(Model):
+    id: str
+    channel: str
+    recipient: str
+    event_type: str | None
+    request: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime

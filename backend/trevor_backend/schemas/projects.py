@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ..contract import Role
@@ -34,3 +35,29 @@ class ProjectList(Model):
 
 class StatbarnList(Model):
     items: list[dict[str, Any]]
+
+
+class MemberOut(Model):
+    username: str
+    display_name: str | None
+    role: Role
+    since: datetime
+
+
+class ProjectDetail(Model):
+    id: str
+    name: str
+    description: str
+    sdc_params: dict[str, Any]
+    members: list[MemberOut]
+
+
+class MemberIn(Model):
+    role: Role
+
+
+class MemberSet(Model):
+    project: str
+    username: str
+    role: Role
+    created: bool

@@ -3,26 +3,13 @@ stuck requests and parked releases come from ``metrics_summary``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 
 from ..orm import Notification, OutboxMessage
 from ..principal import Principal
-from ..schemas import Model
+from ..schemas import FailedNotification
 from .context import Context
 from .memberships import require_admin
-
-
-class FailedNotification(Model):
-    id: str
-    channel: str
-    recipient: str
-    event_type: str | None
-    request: str | None
-    attempts: int
-    last_error: str | None
-    created_at: datetime
 
 
 class AttentionService:

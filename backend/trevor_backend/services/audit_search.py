@@ -13,32 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
 from sqlalchemy import ColumnElement, Select, select
 
 from ..contract import Role
 from ..errors import FieldError, Forbidden, ValidationFailed
 from ..orm import AuditEvent
 from ..principal import Principal
-from ..schemas import AuditEventOut, Model
+from ..schemas import AuditPage, AuditRecordOut, TimelineEntry
 from .context import Context
 
 MAX_PAGE = 1000
 #: Rows per database round trip when streaming an export: large enough to amortise the query,
 #: small enough that memory stays flat whatever the size of the selection.
 EXPORT_BATCH = 5000
-
-
-class AuditRecordOut(AuditEventOut):
-    """An audit event as the admin search shows it: with its link to the previous event."""
-
-    actor_id: str | None
-    prev_hash: str
-
-
-class AuditPage(Model):
-    items: list[AuditRecordOut]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
 
 
 @dataclass(frozen=True)
@@ -200,11 +187,6 @@ EXPORT_COLUMNS: tuple[Any, ...] = (
         if column is not None
     ),
 )
-
-
-class TimelineEntry(Model):
-    event: AuditRecordOut
-    intact: bool = Field(description="the event's hash and its link to the previous event hold")
 
 
 async def request_timeline(ctx: Context, p: Principal, rid: str) -> list[TimelineEntry]:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import timedelta
 
 from ..contract import EDITABLE_STATUSES, Direction, ObjectState
 from ..errors import (
@@ -33,7 +31,7 @@ from ..errors import (
 )
 from ..orm import AirlockRequest, IngressUpload, ObjectMetadata, OutputObject, new_id, utcnow
 from ..principal import Principal, system
-from ..schemas import ObjectOut
+from ..schemas import ObjectOut, UploadReceived, UploadSlotIn, UploadSlotOut
 from ..serialize import object_out
 from ..storage import ObjectNotFound, StorageError
 from . import access, audit, signing
@@ -44,35 +42,6 @@ from .uploads import media_type_of, storage_key, validate_filename, validate_sha
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 LINK_ACTOR = system("signed-link")
-
-
-class UploadSlotIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    filename: str = Field(min_length=1, max_length=255)
-    size: int = Field(ge=0, description="exact size of the file in bytes")
-    sha256: str = Field(min_length=64, max_length=64, description="hex sha256 of the file")
-    description: str = Field(default="", max_length=20_000)
-
-
-class UploadSlotOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    object_id: str
-    url: str
-    method: str = "PUT"
-    expires_at: datetime
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="headers the PUT must carry (Content-Length)"
-    )
-
-
-class UploadReceived(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    object_id: str
-    size: int
-    sha256: str
 
 
 def upload_key(project_id: str, rid: str, oid: str) -> str:

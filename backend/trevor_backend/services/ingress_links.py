@@ -9,30 +9,15 @@ and (at finalize) for S3's pre-signed ones, which S3 itself would still accept.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
 from sqlalchemy import select
 
 from ..contract import Direction
 from ..errors import Conflict, Forbidden, NotFound
 from ..orm import AirlockRequest, IngressUpload, utcnow
 from ..principal import Principal
-from ..schemas import Model
+from ..schemas import LinkState, UploadLinkOut
 from . import access, audit
 from .context import Context
-
-LinkState = Literal["awaiting upload", "uploaded", "finalized", "expired"]
-
-
-class UploadLinkOut(Model):
-    id: str
-    filename: str
-    size: int
-    sha256: str
-    created_at: datetime
-    expires_at: datetime
-    state: LinkState
 
 
 class IngressLinks:

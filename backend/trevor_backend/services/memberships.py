@@ -8,7 +8,6 @@ source of truth when it is synced: see ``projects.sync_projects`` and docs/dashb
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +16,7 @@ from ..contract import Role
 from ..errors import FieldError, Forbidden, NotFound, ValidationFailed
 from ..orm import Membership, Project, User
 from ..principal import Principal
-from ..schemas import Model
+from ..schemas import MemberOut, MemberSet, ProjectDetail
 from .context import Context
 from .projects import remove_membership, set_membership, user_by_name
 
@@ -25,32 +24,6 @@ from .projects import remove_membership, set_membership, user_by_name
 def require_admin(p: Principal) -> None:
     if not p.admin:
         raise Forbidden("only an admin may do this")
-
-
-class MemberOut(Model):
-    username: str
-    display_name: str | None
-    role: Role
-    since: datetime
-
-
-class ProjectDetail(Model):
-    id: str
-    name: str
-    description: str
-    sdc_params: dict[str, Any]
-    members: list[MemberOut]
-
-
-class MemberIn(Model):
-    role: Role
-
-
-class MemberSet(Model):
-    project: str
-    username: str
-    role: Role
-    created: bool
 
 
 class MembershipService:

@@ -23,13 +23,23 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field
 from sqlalchemy import ColumnElement, and_, case, func, select
 
 from ..contract import Direction, RequestStatus
 from ..orm import AirlockRequest, AuditEvent, utcnow
 from ..principal import Principal
-from ..schemas import Model
+from ..schemas import (
+    Agreement,
+    Bucket,
+    CheckerLoad,
+    Durations,
+    MetricsSummary,
+    Outcomes,
+    ParkedItem,
+    Revisions,
+    StuckItem,
+    WeekOutcome,
+)
 from .audit_search import reader_scope
 from .context import Context
 from .release import WAITING_STATES
@@ -50,97 +60,6 @@ RELEASE_EVENTS = ("release.created", "ingress.delivered")
 HISTOGRAM_BOUNDS = (3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600)
 HISTOGRAM_LABELS = ("< 1 h", "1 to 4 h", "4 to 24 h", "1 to 3 d", "3 to 7 d", "> 7 d")
 LIST_LIMIT = 100
-
-
-class Durations(Model):
-    count: int
-    median_seconds: float | None
-    p90_seconds: float | None
-
-
-class Bucket(Model):
-    label: str
-    count: int
-
-
-class CheckerLoad(Model):
-    checker: str
-    reviews: int
-    requests: int
-
-
-class Outcomes(Model):
-    decisions: int
-    approved: int
-    changes_requested: int
-    rejected: int
-    approval_rate: float | None
-    changes_requested_rate: float | None
-    rejection_rate: float | None
-
-
-class Revisions(Model):
-    requests: int = Field(description="submitted requests")
-    mean: float | None
-    max: int | None
-    distribution: dict[str, int] = Field(description="revision → number of requests")
-
-
-class Agreement(Model):
-    rounds: int = Field(description="revisions with both an agent recommendation and a decision")
-    matrix: dict[str, dict[str, int]] = Field(description="recommendation → outcome → rounds")
-    agent_fail_approved: int
-    agent_pass_not_approved: int
-    agreement_rate: float | None = Field(
-        description="share of pass/fail recommendations the humans agreed with"
-    )
-
-
-class WeekOutcome(Model):
-    week: str = Field(description="the Monday starting the week (UTC), YYYY-MM-DD")
-    approved: int
-    changes_requested: int
-    rejected: int
-
-
-class StuckItem(Model):
-    id: str
-    project: str
-    title: str
-    status: RequestStatus
-    since: datetime
-    waited_seconds: float
-
-
-class ParkedItem(Model):
-    id: str
-    project: str
-    title: str
-    attempts: int
-    last_error: str | None
-    since: datetime
-
-
-class MetricsSummary(Model):
-    project: str | None
-    since: datetime | None
-    until: datetime | None
-    generated_at: datetime
-    stuck_request_sla_seconds: int
-    counts: dict[str, dict[str, int]] = Field(description="state → direction → requests")
-    time_to_first_review: Durations
-    time_to_decision: Durations
-    time_to_release: Durations
-    first_review_histogram: list[Bucket]
-    checkers: list[CheckerLoad]
-    outcomes: Outcomes
-    weekly: list[WeekOutcome]
-    revisions: Revisions
-    agreement: Agreement
-    stuck_count: int
-    stuck: list[StuckItem]
-    parked_count: int
-    parked: list[ParkedItem]
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
