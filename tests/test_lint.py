@@ -15,3 +15,34 @@ def test_ruff_check_passes() -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# The labextension's linters, as the JupyterLab extension template configures them
+# (labextension/eslint.config.mjs; "prettier" and "stylelint" in labextension/package.json).
+# scripts/setup.sh installs them with the other npm dependencies.
+LABEXTENSION = ROOT / "labextension"
+
+
+def _jlpm(*args: str) -> subprocess.CompletedProcess[str]:
+    jlpm = Path(sys.executable).parent / "jlpm"
+    return subprocess.run(
+        [str(jlpm), *args], cwd=LABEXTENSION, capture_output=True, text=True, check=False,
+    )
+
+
+def test_eslint_passes() -> None:
+    # Type-aware rules read the generated contract types the sources import.
+    generated = _jlpm("gen:contract")
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    out = _jlpm("eslint:check")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_prettier_passes() -> None:
+    out = _jlpm("prettier:check")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_stylelint_passes() -> None:
+    out = _jlpm("stylelint:check")
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -103,6 +103,10 @@ if (require.main === module) {
   const dest = path.join(root, 'src', 'contract.gen.ts');
   const text = generate(JSON.parse(fs.readFileSync(src, 'utf8')));
   if (!fs.existsSync(dest) || fs.readFileSync(dest, 'utf8') !== text) {
-    fs.writeFileSync(dest, text);
+    // Written whole then renamed: a build or lint reading it at the same moment never sees
+    // half a file.
+    const tmp = `${dest}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, dest);
   }
 }
