@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .orm import AirlockRequest, AuditEvent, ObjectMetadata, OutputObject
-from .principal import Principal
 from .schemas import AuditEventOut, MetadataOut, ObjectOut, RequestOut
-from .services.transitions import allowed_actions
 
 
 def metadata_out(meta: ObjectMetadata | None) -> MetadataOut:
@@ -44,12 +42,15 @@ def object_out(obj: OutputObject, verdict: str | None = None) -> ObjectOut:
 
 
 def request_out(
-    p: Principal,
     r: AirlockRequest,
     author: str,
     objects: list[OutputObject],
+    actions: list[str],
     verdicts: dict[str, str] | None = None,
 ) -> RequestOut:
+    """``actions``: what the caller may do to ``r`` now, as the state machine
+    (``services.transitions.allowed_actions``) says — passed in, so this module stays below
+    the services."""
     verdicts = verdicts or {}
     return RequestOut(
         id=r.id,
@@ -63,7 +64,7 @@ def request_out(
         created_at=r.created_at,
         updated_at=r.updated_at,
         submitted_at=r.submitted_at,
-        actions=allowed_actions(p, r),
+        actions=actions,
         objects=[object_out(o, verdicts.get(o.id)) for o in objects],
     )
 

@@ -124,6 +124,7 @@ def make_app(backend: Any, **settings: Any) -> web.Application:
         default_handler_class=base.NotFoundHandler,
         log_function=_log_and_measure(backend),
         trevor=backend,
+        api_routes=api_routes,
         **settings,
     )
 

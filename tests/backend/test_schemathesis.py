@@ -28,6 +28,7 @@ from trevor_backend import openapi
 from trevor_backend.auth import create_token
 from trevor_backend.orm import APIToken, Notification, User
 from trevor_backend.services.release import ReleaseJob
+from trevor_backend.web import api_routes
 
 MAX_EXAMPLES = 25
 SEED = 20261130
@@ -118,7 +119,7 @@ Authorization = "Bearer {token}"
 
 def run_schemathesis(live: LiveBackend, tmp: Path, user: str, ids: dict[str, str]) -> str:
     spec = tmp / "openapi.json"
-    spec.write_text(openapi.render())
+    spec.write_text(openapi.render(api_routes()))
     cfg = tmp / f"{user}.toml"
     cfg.write_text(config(ids, live.tokens[user]))
     proc = subprocess.run(

@@ -11,12 +11,15 @@ it works in an offline TRE, and its Content-Security-Policy says so.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 from ..contract import API_VERSION
 from ..errors import NotFound, Unavailable
+from ..openapi import Routes, build
 from ..schemas import ApiIndex, ApiLink
+from ..version import __version__
 from .base import BaseHandler
 from .spec import operation
 
@@ -55,11 +58,8 @@ def _asset(name: str) -> bytes | None:
 
 
 @cache
-def _openapi_text() -> str:
-    # Imported here: the generator imports the route table, which imports this module.
-    from ..openapi import build
-
-    return json.dumps(build(), indent=2)
+def _openapi_text(routes: Callable[[], Routes]) -> str:
+    return json.dumps(build(routes()), indent=2)
 
 
 class ApiIndexHandler(BaseHandler):
@@ -72,8 +72,6 @@ class ApiIndexHandler(BaseHandler):
         public=True,
     )
     async def get(self) -> None:
-        from jupyter_trevor._version import __version__
-
         self.write_json(
             ApiIndex(
                 name="trevor review backend",
@@ -96,7 +94,8 @@ class OpenApiHandler(BaseHandler):
     )
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(_openapi_text())
+        # The route table this handler is one of (``web.make_app`` hands it over).
+        self.finish(_openapi_text(self.settings["api_routes"]))
 
 
 class ApiDocsHandler(BaseHandler):

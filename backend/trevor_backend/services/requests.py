@@ -43,7 +43,7 @@ from ..serialize import audit_out, object_out, request_out
 from . import access, audit, blinding
 from .context import Context
 from .pagination import newest_first, next_cursor
-from .transitions import transition
+from .transitions import allowed_actions, transition
 
 MAX_PAGE = 200
 #: States in which a request waits for the system or a checker, and so can be stuck.
@@ -170,7 +170,13 @@ async def requests_out(
     objects = await current_objects_of(session, [r.id for r in requests])
     verdicts = await latest_verdicts_of(session, requests)
     return [
-        request_out(p, r, authors.get(r.created_by, "?"), objects[r.id], verdicts[r.id])
+        request_out(
+            r,
+            authors.get(r.created_by, "?"),
+            objects[r.id],
+            allowed_actions(p, r),
+            verdicts[r.id],
+        )
         for r in requests
     ]
 

@@ -57,7 +57,7 @@ from . import access, audit
 from .context import Context
 from .pagination import next_cursor_by, oldest_first
 from .requests import current_objects, latest_verdicts, lock, requests_out
-from .transitions import transition
+from .transitions import allowed_actions, transition
 
 S = RequestStatus
 DECIDED_EVENTS = ("request.approved", "request.changes_requested", "request.rejected")
@@ -437,10 +437,10 @@ class ReviewService:
         return ReviewSubmitted(
             review=review_out(review, b, names, len(reviews)),
             request=request_out(
-                p,
                 r,
                 author.username if author else "?",
                 objects,
+                allowed_actions(p, r),
                 await latest_verdicts(session, r),
             ),
             decided=decided,

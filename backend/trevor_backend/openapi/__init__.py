@@ -1,22 +1,28 @@
-"""The OpenAPI 3.1 document, generated from the route table and the handlers' ``@operation``
-metadata. ``docs/openapi.json`` is its checked-in output; a test keeps the two equal.
+"""The OpenAPI 3.1 document, generated from a route table and the handlers' ``@operation``
+metadata. ``docs/openapi.json`` is its checked-in output (``__main__`` renders the route table
+of ``web.py``); a test keeps the two equal.
 
     python -m trevor_backend.openapi > docs/openapi.json
+
+The routes are passed in rather than imported: ``/api/v1/openapi.json`` serves this document
+from inside the route table, which would otherwise import itself.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
-from . import contract
-from .handlers.spec import Operation
-from .schemas import Problem
-from .web import api_routes
+from .. import contract
+from ..handlers.spec import Operation
+from ..schemas import Problem
+from ..version import __version__
+
+Routes = Iterable[tuple[str, type]]
 
 VERBS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
@@ -96,12 +102,10 @@ def _content(
     return {media: {"schema": schemas.ref(kind)}}
 
 
-def build() -> dict[str, Any]:
-    from jupyter_trevor._version import __version__
-
+def build(routes: Routes) -> dict[str, Any]:
     schemas = _Schemas()
     paths: dict[str, Any] = {}
-    for pattern, handler in api_routes():
+    for pattern, handler in routes:
         template = path_template(pattern)
         params = [
             {
@@ -202,9 +206,5 @@ def _describe(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
-def render() -> str:
-    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render())
+def render(routes: Routes) -> str:
+    return json.dumps(build(routes), indent=2, sort_keys=False) + "\n"
