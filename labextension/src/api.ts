@@ -25,10 +25,9 @@ export const api = {
    * from the previous answer; '' for "now"), or after ~25 s with the same list.
    */
   watchOutputs: (since: string, signal?: AbortSignal) =>
-    requestAPI<{ fingerprint: string; items: TaggedOutput[] }>(
-      `outputs/watch?since=${enc(since)}&timeout=25`,
-      { signal }
-    ),
+    requestAPI<{ fingerprint: string; items: TaggedOutput[] }>(`outputs/watch?since=${enc(since)}&timeout=25`, {
+      signal
+    }),
   /** The released package, streamed by the server extension (a plain link: saved, not shown). */
   releaseDownloadUrl: (rid: string) => trevorUrl(`releases/${enc(rid)}/download`),
   tagOutput: (body: unknown) => requestAPI<TaggedOutput>('outputs', json('POST', body)),
@@ -41,14 +40,10 @@ export const api = {
   statbarns: () => requestAPI<{ items: Statbarn[] }>('api/statbarns').then(r => r.items),
   me: () => requestAPI<{ username: string; memberships: Array<{ project: string; role: string }> }>('api/users/me'),
   projects: () =>
-    requestAPI<{ items: Array<{ id: string; name: string; my_role?: string }> }>('api/projects').then(
-      r => r.items
-    ),
+    requestAPI<{ items: Array<{ id: string; name: string; my_role?: string }> }>('api/projects').then(r => r.items),
   requests: (params: Record<string, string> = {}) => {
     const q = new URLSearchParams({ limit: '100', ...params }).toString();
-    return requestAPI<{ items: RequestOut[]; next_cursor: string | null }>(`api/requests?${q}`).then(
-      r => r.items
-    );
+    return requestAPI<{ items: RequestOut[]; next_cursor: string | null }>(`api/requests?${q}`).then(r => r.items);
   },
   request: (rid: string) => requestAPI<RequestOut>(`api/requests/${enc(rid)}`),
   createRequest: (body: { project: string; title: string; description: string }) =>
@@ -62,14 +57,12 @@ export const api = {
     ),
   setMetadata: (rid: string, oid: string, form: Partial<MetadataForm>) =>
     requestAPI<ObjectOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/metadata`, json('PUT', form)),
-  lineage: (rid: string, oid: string) =>
-    requestAPI<LineageOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/lineage`),
+  lineage: (rid: string, oid: string) => requestAPI<LineageOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/lineage`),
   report: (rid: string) => requestAPI<AgentReportOut>(`api/requests/${enc(rid)}/report`),
   reviews: (rid: string) => requestAPI<ReviewList>(`api/requests/${enc(rid)}/reviews`).then(r => r.items),
   release: (rid: string) => requestAPI<ReleaseOut>(`api/requests/${enc(rid)}/release`),
   /** Sanitised HTML preview (the backend cleans it; the panel still shows it sandboxed). */
-  preview: (rid: string, oid: string) =>
-    requestAPI<PreviewOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/preview`),
+  preview: (rid: string, oid: string) => requestAPI<PreviewOut>(`api/requests/${enc(rid)}/objects/${enc(oid)}/preview`),
   /**
    * Save the object's bytes through the proxy. The blob is typed application/octet-stream so
    * the browser downloads it and never renders it in Jupyter's origin (an HTML object could

@@ -43,10 +43,7 @@ export class TrevorAPIError extends Error {
 
 function isProblemLike(value: unknown): value is Partial<Problem> {
   return (
-    typeof value === 'object' &&
-    value !== null &&
-    ('title' in value || 'detail' in value) &&
-    !Array.isArray(value)
+    typeof value === 'object' && value !== null && ('title' in value || 'detail' in value) && !Array.isArray(value)
   );
 }
 

@@ -27,9 +27,7 @@ describe('allowedActions', () => {
 
   it('does not offer submit on an empty or incomplete draft', () => {
     expect(allowedActions({ status: 'DRAFT', objects: [] })).not.toContain('submit');
-    expect(allowedActions({ status: 'DRAFT', objects: [obj('pending', 'T', null)] })).not.toContain(
-      'submit'
-    );
+    expect(allowedActions({ status: 'DRAFT', objects: [obj('pending', 'T', null)] })).not.toContain('submit');
   });
 
   it('offers replace and resubmit when changes are requested', () => {
@@ -44,9 +42,7 @@ describe('allowedActions', () => {
   });
 
   it('offers only the download once released, nothing when rejected or withdrawn', () => {
-    expect(allowedActions({ status: 'RELEASED', objects: [obj('approved')] })).toEqual([
-      'download_release'
-    ]);
+    expect(allowedActions({ status: 'RELEASED', objects: [obj('approved')] })).toEqual(['download_release']);
     expect(allowedActions({ status: 'REJECTED', objects: [obj('rejected')] })).toEqual([]);
     expect(allowedActions({ status: 'WITHDRAWN', objects: [] })).toEqual([]);
   });
@@ -57,9 +53,7 @@ describe('allowedActions', () => {
       'add_outputs',
       'edit_metadata'
     ]);
-    expect(
-      allowedActions({ status: 'HUMAN_REVIEW', objects: [obj()], actions: ['withdraw'] })
-    ).toEqual(['withdraw']);
+    expect(allowedActions({ status: 'HUMAN_REVIEW', objects: [obj()], actions: ['withdraw'] })).toEqual(['withdraw']);
   });
 
   it('ignores superseded and withdrawn objects', () => {

@@ -1,7 +1,6 @@
 import { applyEvent, SSEParser } from '../logic/events';
 
-const req = (id: string, status: any = 'DRAFT') =>
-  ({ id, status, title: id, objects: [] }) as any;
+const req = (id: string, status: any = 'DRAFT') => ({ id, status, title: id, objects: [] }) as any;
 
 describe('SSEParser', () => {
   it('parses events split across chunks, with ids, types and multi-line data', () => {
@@ -62,9 +61,7 @@ describe('applyEvent', () => {
   });
 
   it('asks for an inbox refresh on deliveries and ignores junk', () => {
-    expect(
-      applyEvent(state, { event: 'delivery.ready', data: '{"object_id":"o1"}' }).refreshInbox
-    ).toBe(true);
+    expect(applyEvent(state, { event: 'delivery.ready', data: '{"object_id":"o1"}' }).refreshInbox).toBe(true);
     const junk = applyEvent(state, { event: 'message', data: 'not json' });
     expect(junk.state).toBe(state);
     expect(junk.refresh).toEqual([]);

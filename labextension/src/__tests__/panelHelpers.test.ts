@@ -4,7 +4,17 @@ import { decisionBadge, roundOutcome } from '../panel/ReviewSummary';
 import { relativeTime } from '../panel/when';
 
 const review = (decision: string): ReviewOut =>
-  ({ id: decision, revision: 1, kind: 'human', reviewer: 'checker 1', mine: false, decision, summary: '', created_at: '', objects: [] }) as unknown as ReviewOut;
+  ({
+    id: decision,
+    revision: 1,
+    kind: 'human',
+    reviewer: 'checker 1',
+    mine: false,
+    decision,
+    summary: '',
+    created_at: '',
+    objects: []
+  }) as unknown as ReviewOut;
 
 describe('review summary', () => {
   it('decides a round as the backend does', () => {

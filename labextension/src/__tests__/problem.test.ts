@@ -33,9 +33,10 @@ describe('problems', () => {
 describe('version handshake', () => {
   const client = { api: '1', version: '0.1.0' };
   it('accepts a matching server', () => {
-    expect(
-      checkCompatibility({ api: '1', version: '0.1.0', backend_configured: true }, client)
-    ).toEqual({ ok: true, message: null });
+    expect(checkCompatibility({ api: '1', version: '0.1.0', backend_configured: true }, client)).toEqual({
+      ok: true,
+      message: null
+    });
   });
   it('explains an API mismatch', () => {
     const c = checkCompatibility({ api: '2', version: '0.2.0', backend_configured: true }, client);

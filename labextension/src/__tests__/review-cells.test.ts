@@ -36,7 +36,10 @@ const report: ObjectAgentReport = {
       rule: 'p_ratio',
       status: 'review',
       message: 'dominance',
-      cells: [[['south'], ['f']], [['north'], ['m']]],
+      cells: [
+        [['south'], ['f']],
+        [['north'], ['m']]
+      ],
       positions: [
         [1, 0],
         [0, 1]
@@ -72,7 +75,17 @@ describe('highlighted cells', () => {
 
   it('reads multi-level labels from the findings', () => {
     const deep = [
-      { rule: 'threshold', status: 'fail' as const, message: '', cells: [[['a', 'x'], ['f', 'g', 'h']]] }
+      {
+        rule: 'threshold',
+        status: 'fail' as const,
+        message: '',
+        cells: [
+          [
+            ['a', 'x'],
+            ['f', 'g', 'h']
+          ]
+        ]
+      }
     ];
     expect(labelDepth(deep)).toEqual({ indexCols: 2, headerRows: 3 });
     expect(labelDepth([])).toEqual({ indexCols: 1, headerRows: 1 });

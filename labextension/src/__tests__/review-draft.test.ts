@@ -1,11 +1,4 @@
-import {
-  draftKey,
-  emptyDraft,
-  prepareReview,
-  restoreDraft,
-  suggestedOverall,
-  updateObject
-} from '../review/draft';
+import { draftKey, emptyDraft, prepareReview, restoreDraft, suggestedOverall, updateObject } from '../review/draft';
 import { keyCommand, move } from '../review/keys';
 
 describe('drafts', () => {

@@ -37,9 +37,7 @@ describe('taggableForm', () => {
 
   it('refuses errors and outputs without a usable form', () => {
     expect(taggableForm({ output_type: 'error' })).toBeNull();
-    expect(
-      taggableForm({ output_type: 'display_data', data: { 'application/json': {} } })
-    ).toBeNull();
+    expect(taggableForm({ output_type: 'display_data', data: { 'application/json': {} } })).toBeNull();
   });
 });
 
@@ -52,9 +50,7 @@ describe('validateMetadata', () => {
     });
     const ok = { ...EMPTY_FORM, title: 'T', statbarn: 'frequency', justification: 'paper' };
     expect(validateMetadata(ok, statbarns)).toEqual({});
-    expect(validateMetadata({ ...ok, statbarn: 'nope' }, statbarns)['/statbarn']).toMatch(
-      /Unknown/
-    );
+    expect(validateMetadata({ ...ok, statbarn: 'nope' }, statbarns)['/statbarn']).toMatch(/Unknown/);
     // Catalogue not loaded (backend down): do not block on statbarn ids.
     expect(validateMetadata({ ...ok, statbarn: 'nope' }, null)).toEqual({});
   });

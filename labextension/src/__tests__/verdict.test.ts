@@ -19,9 +19,7 @@ describe('verdict badges', () => {
   });
 
   it('prefers a finding detail when there is one', () => {
-    expect(describeFinding({ rule: 'missing_evidence', detail: 'no evidence' })).toBe(
-      'missing_evidence: no evidence'
-    );
+    expect(describeFinding({ rule: 'missing_evidence', detail: 'no evidence' })).toBe('missing_evidence: no evidence');
   });
 
   it('says when nothing was checked', () => {

@@ -6,23 +6,10 @@
 import type { ObjectOut, RequestOut, RequestStatus } from './types';
 
 export type RequestAction =
-  | 'add_outputs'
-  | 'edit_metadata'
-  | 'replace_object'
-  | 'submit'
-  | 'resubmit'
-  | 'withdraw'
-  | 'download_release';
+  'add_outputs' | 'edit_metadata' | 'replace_object' | 'submit' | 'resubmit' | 'withdraw' | 'download_release';
 
-export const EDITABLE: ReadonlySet<RequestStatus> = new Set<RequestStatus>([
-  'DRAFT',
-  'CHANGES_REQUESTED'
-]);
-export const TERMINAL: ReadonlySet<RequestStatus> = new Set<RequestStatus>([
-  'RELEASED',
-  'REJECTED',
-  'WITHDRAWN'
-]);
+export const EDITABLE: ReadonlySet<RequestStatus> = new Set<RequestStatus>(['DRAFT', 'CHANGES_REQUESTED']);
+export const TERMINAL: ReadonlySet<RequestStatus> = new Set<RequestStatus>(['RELEASED', 'REJECTED', 'WITHDRAWN']);
 /** Object states that are part of the request now (not superseded or withdrawn). */
 export const CURRENT_OBJECT_STATES = new Set(['pending', 'approved', 'changes_requested', 'rejected']);
 

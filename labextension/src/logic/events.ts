@@ -144,9 +144,7 @@ export function applyEvent(state: RequestsState, ev: ServerEvent): Applied {
   const full = payload.request;
   if (full && typeof full === 'object' && typeof full.id === 'string') {
     const exists = state.requests.some(r => r.id === full.id);
-    const requests = exists
-      ? state.requests.map(r => (r.id === full.id ? full : r))
-      : [full, ...state.requests];
+    const requests = exists ? state.requests.map(r => (r.id === full.id ? full : r)) : [full, ...state.requests];
     return { state: { requests }, refresh: [], refreshInbox };
   }
   const rid = payload.request_id;

@@ -32,7 +32,7 @@ export function agentSummary(report: AgentReportOut | null | undefined): string 
     return null;
   }
   const summary = (report.report as { summary?: unknown } | null)?.summary;
-  return typeof summary === 'string' ? summary : report.recommendation ?? null;
+  return typeof summary === 'string' ? summary : (report.recommendation ?? null);
 }
 
 export function agentResult(

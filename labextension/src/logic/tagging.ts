@@ -47,10 +47,7 @@ export const EMPTY_FORM: MetadataForm = {
 };
 
 /** Field errors keyed like the backend's JSON pointers ("/title"), empty when valid. */
-export function validateMetadata(
-  form: MetadataForm,
-  statbarns: Statbarn[] | null
-): Record<string, string> {
+export function validateMetadata(form: MetadataForm, statbarns: Statbarn[] | null): Record<string, string> {
   const errors: Record<string, string> = {};
   if (!form.title.trim()) {
     errors['/title'] = 'A title is required.';
@@ -88,7 +85,5 @@ export function withTaggedOutput(existing: unknown, outputId: string): { outputs
 }
 
 export function taggedCount(meta: unknown): number {
-  return meta && typeof meta === 'object' && Array.isArray((meta as any).outputs)
-    ? (meta as any).outputs.length
-    : 0;
+  return meta && typeof meta === 'object' && Array.isArray((meta as any).outputs) ? (meta as any).outputs.length : 0;
 }

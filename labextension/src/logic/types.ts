@@ -19,12 +19,7 @@ export interface Finding {
 
 /** A pre-check verdict as the kernel stores it ({status, findings}) or as a bare status. */
 export type Verdict =
-  | 'pass'
-  | 'fail'
-  | 'review'
-  | { status?: string; findings?: Finding[]; [key: string]: unknown }
-  | null
-  | undefined;
+  'pass' | 'fail' | 'review' | { status?: string; findings?: Finding[]; [key: string]: unknown } | null | undefined;
 
 /** GET /trevor/outputs items: tagged outputs in the workspace manifest. */
 export interface TaggedOutput {

@@ -43,8 +43,6 @@ export function verdictBadge(v: Verdict): Badge {
     review: 'An output checker must judge this output.',
     unknown: 'No disclosure pre-check result.'
   }[tone];
-  const title = findings.length
-    ? `${base}\n${findings.map(describeFinding).join('\n')}`
-    : base;
+  const title = findings.length ? `${base}\n${findings.map(describeFinding).join('\n')}` : base;
   return { label, tone, title };
 }

@@ -13,7 +13,14 @@ import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import type { Signal } from '@lumino/signaling';
 
 import { api } from '../api';
-import { EMPTY_FORM, taggableForm, taggedCount, validateMetadata, withTaggedOutput, type CellOutput } from '../logic/tagging';
+import {
+  EMPTY_FORM,
+  taggableForm,
+  taggedCount,
+  validateMetadata,
+  withTaggedOutput,
+  type CellOutput
+} from '../logic/tagging';
 import type { MetadataForm, Statbarn } from '../logic/types';
 import { describeError, TrevorAPIError } from '../problem';
 import { rowLevelReason } from './rowLevel';
@@ -81,6 +88,8 @@ export function registerCellAction(
   app.commands.addCommand(COMMAND, {
     label: 'Add output to airlock',
     caption: 'Tag this output for an airlock request (title, statbarn, justification)',
+    // No arguments: it acts on the output under the context menu.
+    describedBy: { args: { type: 'object', properties: {} } },
     isVisible: () => hitOutput(app, tracker) !== null,
     execute: async () => {
       const hit = hitOutput(app, tracker);

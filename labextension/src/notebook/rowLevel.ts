@@ -8,7 +8,10 @@
 const ROW_CODE = /\.(head|tail|sample)\s*\(|\.(iloc|loc)\s*\[|\.to_string\s*\(/;
 
 function lastStatement(code: string): string {
-  const lines = code.split('\n').map(l => l.replace(/#.*$/, '').trim()).filter(Boolean);
+  const lines = code
+    .split('\n')
+    .map(l => l.replace(/#.*$/, '').trim())
+    .filter(Boolean);
   return lines[lines.length - 1] ?? '';
 }
 

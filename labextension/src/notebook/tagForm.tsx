@@ -51,15 +51,15 @@ function TagForm(props: Props): JSX.Element {
   return (
     <div className="trevor-tag-form">
       <p className="trevor-sub">
-        Stored in the workspace as a {props.taggable.kind}. Outputs tagged this way have no
-        disclosure evidence computed at source, so an output checker judges them; use the
+        Stored in the workspace as a {props.taggable.kind}. Outputs tagged this way have no disclosure evidence computed
+        at source, so an output checker judges them; use the
         <code> trevor</code> helpers in the kernel for tables when you can.
       </p>
       {props.rowLevel && (
         <div className="trevor-notice trevor-notice-error trevor-row-level" role="alert">
-          <strong>This looks like row-level data</strong> ({props.rowLevel}). Individual records
-          are almost never releasable: an output checker will reject them. Tag a summary
-          instead (counts, means, a model), made with the <code>trevor</code> helpers.
+          <strong>This looks like row-level data</strong> ({props.rowLevel}). Individual records are almost never
+          releasable: an output checker will reject them. Tag a summary instead (counts, means, a model), made with the{' '}
+          <code>trevor</code> helpers.
         </div>
       )}
       {errors['/output'] && <div className="trevor-field-error">{errors['/output']}</div>}

@@ -135,10 +135,7 @@ export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.E
         requestsRef.current = applied.state.requests;
         setRequests(applied.state.requests);
         for (const rid of applied.refresh) {
-          api.request(rid).then(
-            full => setRequests(cur => cur.map(r => (r.id === full.id ? full : r))),
-            notify
-          );
+          api.request(rid).then(full => setRequests(cur => cur.map(r => (r.id === full.id ? full : r))), notify);
         }
         // Reload the open request's data in place: remounting its view would throw away
         // what the researcher is typing, an open preview and a chosen replacement.
@@ -182,8 +179,12 @@ export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.E
     api.me().then(me => setIdentity(project ? `${me.username} · project ${project}` : me.username), notify);
   }, [backend, project, notify]);
 
-  const upsert = (r: RequestOut) =>
-    setRequests(cur => (cur.some(x => x.id === r.id) ? cur.map(x => (x.id === r.id ? r : x)) : [r, ...cur]));
+  // Stable: the request view reloads whenever the callbacks it is given change.
+  const upsert = React.useCallback(
+    (r: RequestOut) =>
+      setRequests(cur => (cur.some(x => x.id === r.id) ? cur.map(x => (x.id === r.id ? r : x)) : [r, ...cur])),
+    []
+  );
 
   return (
     <div className="trevor-panel">
@@ -194,7 +195,11 @@ export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.E
             {identity}
           </span>
         )}
-        {backend && <span className={`trevor-live trevor-live-${live.split(':')[0]}`} title={live}>●</span>}
+        {backend && (
+          <span className={`trevor-live trevor-live-${live.split(':')[0]}`} title={live}>
+            ●
+          </span>
+        )}
       </header>
       {compat?.message && (
         <div className={`trevor-notice ${compat.ok ? 'trevor-notice-info' : 'trevor-notice-error'}`} role="alert">
@@ -222,9 +227,7 @@ export function AirlockPanel({ app, outputsChanged, review }: PanelProps): JSX.E
             onRequestChanged={upsert}
             onOpen={setOpenRid}
           />
-          {backend && (
-            <RequestsSection requests={requests} onOpen={setOpenRid} onReload={loadRequests} />
-          )}
+          {backend && <RequestsSection requests={requests} onOpen={setOpenRid} onReload={loadRequests} />}
           <InboxSection
             app={app}
             files={inbox}
@@ -284,7 +287,7 @@ function OutputsSection(props: {
         setChosenProject(mine[0].id);
       }
     }, notify);
-  }, [backend, props.project]);
+  }, [backend, props.project, notify]);
   const project = props.project || chosenProject;
 
   const toggle = (id: string) =>
@@ -347,20 +350,15 @@ function OutputsSection(props: {
       </div>
       {outputs.length === 0 && (
         <p className="trevor-empty">
-          No tagged outputs yet. Use <code>trevor.tag(...)</code> in a notebook or the cell menu
-          “Add output to airlock”.
+          No tagged outputs yet. Use <code>trevor.tag(...)</code> in a notebook or the cell menu “Add output to
+          airlock”.
         </p>
       )}
       <ul className="trevor-list">
         {outputs.map(o => (
           <li key={o.id} className="trevor-output">
             <label>
-              <input
-                type="checkbox"
-                checked={selected.has(o.id)}
-                disabled={!backend}
-                onChange={() => toggle(o.id)}
-              />
+              <input type="checkbox" checked={selected.has(o.id)} disabled={!backend} onChange={() => toggle(o.id)} />
               <span className="trevor-title">{o.title || o.filename}</span>
             </label>
             <VerdictBadge verdict={o.verdict} />
@@ -396,11 +394,7 @@ function OutputsSection(props: {
             ))}
           </select>
           {target === 'new' && !props.project && (
-            <select
-              value={chosenProject}
-              onChange={e => setChosenProject(e.target.value)}
-              aria-label="Project"
-            >
+            <select value={chosenProject} onChange={e => setChosenProject(e.target.value)} aria-label="Project">
               <option value="">Project…</option>
               {projects.map(p => (
                 <option key={p.id} value={p.id}>
@@ -469,7 +463,7 @@ function RequestView(props: {
   onBack: () => void;
   onChanged: (r: RequestOut) => void;
 }): JSX.Element {
-  const { rid, notify } = props;
+  const { rid, notify, onChanged } = props;
   const [req, setReq] = React.useState<RequestOut | null>(null);
   const [feedback, setFeedback] = React.useState<{
     reviews: ReviewOut[] | null;
@@ -484,14 +478,17 @@ function RequestView(props: {
   const load = React.useCallback(() => {
     api.request(rid).then(r => {
       setReq(r);
-      props.onChanged(r);
+      onChanged(r);
     }, notify);
-  }, [rid]);
+  }, [rid, notify, onChanged]);
 
   React.useEffect(load, [load, props.reloadSignal]);
 
+  // Feedback follows the request's state and revision, not every reload of the same request.
+  const status = req?.status;
+  const revision = req?.revision;
   React.useEffect(() => {
-    if (!req || req.status === 'DRAFT') {
+    if (!status || status === 'DRAFT') {
       return;
     }
     // Feedback and the agent report exist only once a request was submitted; failures are
@@ -507,10 +504,10 @@ function RequestView(props: {
         return null;
       })
     ]).then(([reviews, report]) => setFeedback({ reviews, report, note }));
-    if (req.status === 'RELEASED') {
+    if (status === 'RELEASED') {
       api.release(rid).then(setRelease, notify);
     }
-  }, [req?.status, req?.revision]);
+  }, [rid, status, revision, notify]);
 
   if (!req) {
     return (
@@ -849,11 +846,13 @@ function ObjectCard(props: {
           <select value={replacement} onChange={e => setReplacement(e.target.value)} aria-label="Replacement">
             <option value="">Replace with a newer tagged output…</option>
             {/* Never the version already in the request (same bytes). */}
-            {props.outputs.filter(o => !o.sha256 || o.sha256 !== obj.sha256).map(o => (
-              <option key={o.id} value={o.id}>
-                {o.title || o.filename} ({verdictBadge(o.verdict).label})
-              </option>
-            ))}
+            {props.outputs
+              .filter(o => !o.sha256 || o.sha256 !== obj.sha256)
+              .map(o => (
+                <option key={o.id} value={o.id}>
+                  {o.title || o.filename} ({verdictBadge(o.verdict).label})
+                </option>
+              ))}
           </select>
           <button className="jp-mod-styled" disabled={!replacement || busy} onClick={replace}>
             Replace
@@ -912,7 +911,10 @@ function InboxSection(props: {
             <button className="trevor-link" onClick={() => open(f.path)} title={f.path}>
               {f.filename}
             </button>
-            <span className="trevor-sub"> · request {f.request_id} · {f.size} bytes</span>
+            <span className="trevor-sub">
+              {' '}
+              · request {f.request_id} · {f.size} bytes
+            </span>
           </li>
         ))}
       </ul>

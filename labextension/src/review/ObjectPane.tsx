@@ -52,7 +52,7 @@ export function ObjectPane(props: {
     return () => {
       live = false;
     };
-  }, [rid, obj.id]);
+  }, [rid, obj.id, obj.filename, obj.size]);
 
   const marks = React.useMemo(() => highlightCells(agent), [agent]);
   // Split once the findings (which say how many header rows and index columns) are known.
@@ -71,7 +71,10 @@ export function ObjectPane(props: {
       </h3>
       <div className="trevor-sub">
         {obj.filename} · {obj.media_type} · {obj.size} bytes · sha256 <code>{obj.sha256.slice(0, 16)}…</code> ·{' '}
-        <button className="trevor-link" onClick={() => void api.download(rid, obj.id, obj.filename).catch(() => undefined)}>
+        <button
+          className="trevor-link"
+          onClick={() => void api.download(rid, obj.id, obj.filename).catch(() => undefined)}
+        >
           Download {obj.filename}
         </button>
       </div>
@@ -114,7 +117,12 @@ function Preview({ preview }: { preview: PreviewOut }): JSX.Element {
       {preview.note && <div className="trevor-sub">{preview.note}</div>}
       {preview.html ? (
         // sandbox="": no scripts, no same-origin access, even if sanitising missed something.
-        <iframe sandbox="" srcDoc={preview.html} title={`Rendered ${preview.filename}`} className="trevor-preview-frame" />
+        <iframe
+          sandbox=""
+          srcDoc={preview.html}
+          title={`Rendered ${preview.filename}`}
+          className="trevor-preview-frame"
+        />
       ) : (
         <p className="trevor-sub">
           No rendering for {preview.media_type}: {preview.size} bytes, sha256 {preview.sha256}. Download it to inspect.

@@ -43,9 +43,7 @@ export function ReviewSection(props: { model: ReviewModel; onOpen: (rid: string)
           {state.error}
         </div>
       )}
-      {state.items !== null && items.length === 0 && (
-        <p className="trevor-empty">Nothing awaits your review.</p>
-      )}
+      {state.items !== null && items.length === 0 && <p className="trevor-empty">Nothing awaits your review.</p>}
       <ul className="trevor-list" aria-label="Requests awaiting your review">
         {items.map(item => (
           <li key={item.request.id} className="trevor-queue-item">

@@ -123,7 +123,7 @@ export function ReviewView({ rid, model, state }: ReviewViewProps): JSX.Element 
       raw => setDraft(restoreDraft(raw, rid, revision, objectIds) ?? fresh),
       () => setDraft(fresh)
     );
-  }, [data, revision]);
+  }, [data, draft, revision, rid, state, objectIds]);
 
   const change = (next: Draft) => {
     setDraft(next);
@@ -151,7 +151,9 @@ export function ReviewView({ rid, model, state }: ReviewViewProps): JSX.Element 
     if (!prepared.body) {
       const titles = new Map(objects.map(o => [o.id, o.metadata.title || o.filename]));
       setProblem({
-        text: 'Not submitted: ' + prepared.problems.map(p => (p.objectId ? `${titles.get(p.objectId)} ${p.detail}` : p.detail)).join('; '),
+        text:
+          'Not submitted: ' +
+          prepared.problems.map(p => (p.objectId ? `${titles.get(p.objectId)} ${p.detail}` : p.detail)).join('; '),
         fields: {}
       });
       return;
@@ -232,7 +234,12 @@ export function ReviewView({ rid, model, state }: ReviewViewProps): JSX.Element 
       )}
       <div className="trevor-review-panes">
         <nav className="trevor-review-objects" aria-label="Objects">
-          <ul role="listbox" aria-label={`Objects (${objects.length})`} aria-activedescendant={current ? `trevor-obj-${current.id}` : undefined} tabIndex={0}>
+          <ul
+            role="listbox"
+            aria-label={`Objects (${objects.length})`}
+            aria-activedescendant={current ? `trevor-obj-${current.id}` : undefined}
+            tabIndex={0}
+          >
             {objects.map((o, i) => {
               const verdict = agentFor(o.id)?.status;
               const mine = objectDraft(draft, o.id).decision;
@@ -245,7 +252,10 @@ export function ReviewView({ rid, model, state }: ReviewViewProps): JSX.Element 
                   className={i === selected ? 'trevor-selected' : ''}
                   onClick={() => setSelected(i)}
                 >
-                  <span className={`trevor-verdict-icon trevor-verdict-${verdict ?? 'none'}`} title={`Automatic check: ${verdict ?? 'none'}`}>
+                  <span
+                    className={`trevor-verdict-icon trevor-verdict-${verdict ?? 'none'}`}
+                    title={`Automatic check: ${verdict ?? 'none'}`}
+                  >
                     {verdict ? VERDICT_ICON[verdict] : '·'}
                   </span>{' '}
                   <span className="trevor-title">{o.metadata.title || o.filename}</span>
@@ -288,7 +298,13 @@ export function ReviewView({ rid, model, state }: ReviewViewProps): JSX.Element 
   );
 }
 
-function AgentFindings({ agent, report }: { agent: ObjectAgentReport | undefined; report: AgentReport | null }): JSX.Element {
+function AgentFindings({
+  agent,
+  report
+}: {
+  agent: ObjectAgentReport | undefined;
+  report: AgentReport | null;
+}): JSX.Element {
   return (
     <section className="trevor-review-block" aria-label="Automatic report for this object">
       <h4>Automatic check</h4>
@@ -313,8 +329,11 @@ function AgentFindings({ agent, report }: { agent: ObjectAgentReport | undefined
           </ul>
           {agent.suppression && (
             <p className="trevor-sub">
-              Suggestion: {agent.suppression.method.replace(/_/g, ' ')} of {(agent.suppression.primary ?? []).length} cell(s)
-              {(agent.suppression.secondary ?? []).length ? ` and ${(agent.suppression.secondary ?? []).length} more to protect them` : ''}
+              Suggestion: {agent.suppression.method.replace(/_/g, ' ')} of {(agent.suppression.primary ?? []).length}{' '}
+              cell(s)
+              {(agent.suppression.secondary ?? []).length
+                ? ` and ${(agent.suppression.secondary ?? []).length} more to protect them`
+                : ''}
               {agent.suppression.rounding_base ? `, or rounding to base ${agent.suppression.rounding_base}` : ''}.
             </p>
           )}
@@ -349,7 +368,10 @@ function DecisionForm(props: {
   const o = current ? objectDraft(draft, current.id) : null;
   const index = current ? objects.findIndex(x => x.id === current.id) : -1;
   const fieldError = (name: string) => props.problem?.fields[`/objects/${index}/${name}`];
-  const suggested = suggestedOverall(draft, objects.map(x => x.id));
+  const suggested = suggestedOverall(
+    draft,
+    objects.map(x => x.id)
+  );
   const decided = objects.filter(x => objectDraft(draft, x.id).decision !== null).length;
   return (
     <form
@@ -396,7 +418,9 @@ function DecisionForm(props: {
                 id={id}
                 value={o.visibility}
                 onChange={e =>
-                  props.onChange(updateObject(draft, current.id, { visibility: e.target.value as 'public' | 'private' }))
+                  props.onChange(
+                    updateObject(draft, current.id, { visibility: e.target.value as 'public' | 'private' })
+                  )
                 }
               >
                 <option value="public">Public: the researcher sees it</option>
@@ -429,7 +453,11 @@ function DecisionForm(props: {
       </Field>
       <Field label="Summary (the researcher sees it once the round closes)">
         {id => (
-          <textarea id={id} value={draft.summary} onChange={e => props.onChange({ ...draft, summary: e.target.value })} />
+          <textarea
+            id={id}
+            value={draft.summary}
+            onChange={e => props.onChange({ ...draft, summary: e.target.value })}
+          />
         )}
       </Field>
       {props.problem && (
@@ -437,7 +465,12 @@ function DecisionForm(props: {
           {props.problem.text}
         </div>
       )}
-      <button type="submit" className="jp-mod-styled jp-mod-accept" disabled={props.busy} aria-keyshortcuts="Control+Enter">
+      <button
+        type="submit"
+        className="jp-mod-styled jp-mod-accept"
+        disabled={props.busy}
+        aria-keyshortcuts="Control+Enter"
+      >
         Submit review
       </button>
     </form>

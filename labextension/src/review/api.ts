@@ -33,7 +33,6 @@ export const reviewApi = {
   lineage: (rid: string, oid: string, diff?: [string, string]) =>
     requestAPI<LineageOut>(`${obj(rid, oid)}/lineage` + (diff ? `?diff=${enc(diff.join(','))}` : '')),
   /** The object's bytes as text (tables and text files the view renders itself). */
-  text: async (rid: string, oid: string): Promise<string> =>
-    (await requestRaw(`${obj(rid, oid)}/content`)).text(),
+  text: async (rid: string, oid: string): Promise<string> => (await requestRaw(`${obj(rid, oid)}/content`)).text(),
   contentUrl: (rid: string, oid: string) => `${obj(rid, oid)}/content`
 };

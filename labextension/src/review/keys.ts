@@ -5,10 +5,7 @@
  */
 import type { Decision } from '../contract.gen';
 
-export type KeyCommand =
-  | { kind: 'move'; delta: 1 | -1 }
-  | { kind: 'decide'; decision: Decision }
-  | { kind: 'submit' };
+export type KeyCommand = { kind: 'move'; delta: 1 | -1 } | { kind: 'decide'; decision: Decision } | { kind: 'submit' };
 
 export interface KeyInput {
   key: string;

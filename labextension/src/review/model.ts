@@ -46,7 +46,8 @@ export class ReviewModel {
       this.tab.dataset = { ...this.tab.dataset, 'trevor-queue': badge };
       this.tab.caption = `Airlock — ${badge} request(s) awaiting your review`;
     } else {
-      const { ['trevor-queue']: _, ...rest } = this.tab.dataset;
+      const rest = { ...this.tab.dataset };
+      delete rest['trevor-queue'];
       this.tab.dataset = rest;
       this.tab.caption = 'Airlock';
     }

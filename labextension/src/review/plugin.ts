@@ -45,6 +45,13 @@ export function activateReview(app: JupyterFrontEnd, panel: Widget, state: IStat
   };
   app.commands.addCommand(OPEN_REVIEW, {
     label: 'Open airlock review',
+    describedBy: {
+      args: {
+        type: 'object',
+        properties: { rid: { type: 'string', description: 'The id of the request to review' } },
+        required: ['rid']
+      }
+    },
     execute: args => open(String(args.rid))
   });
   void model.start();
