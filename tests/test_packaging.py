@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fixtures.processes import free_port
+from tests.fixtures.processes import assert_none_left, free_port, started_with
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -151,33 +151,11 @@ def _demo_env(demo_dir: Path, checkers: str) -> dict[str, str]:
 
 
 def _started_by(demo_dir: Path) -> list[psutil.Process]:
-    """Every process that belongs to this demo run, found independently of the script's own
-    bookkeeping: each inherits the TREVOR_DEMO_DIR the test set (kernels included, though
-    Jupyter starts them in sessions of their own)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("TREVOR_DEMO_DIR") == str(demo_dir):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
+    return started_with("TREVOR_DEMO_DIR", str(demo_dir))
 
 
 def _assert_nothing_left(demo_dir: Path) -> None:
-    """Nothing of the demo may outlive it. A process still exiting gets a few seconds (a busy
-    machine), then is named in the failure and killed so the suite leaks nothing."""
-    deadline = time.monotonic() + 15
-    left = _started_by(demo_dir)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    described = []
-    for proc in left:
-        with contextlib.suppress(psutil.Error):
-            described.append(f"{proc.pid} {' '.join(proc.cmdline())[:200]}")
-            proc.kill()
-    assert described == [], "processes left behind by the demo:\n" + "\n".join(described)
+    assert_none_left("TREVOR_DEMO_DIR", str(demo_dir), "the demo")
 
 
 def test_demo_check_starts_every_role_and_leaves_nothing(tmp_path: Path) -> None:
