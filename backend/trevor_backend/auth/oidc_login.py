@@ -21,20 +21,19 @@ import html
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from tornado import web
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ..errors import TrevorError, Unauthorized
 from ..orm import User
 from ..principal import Principal
 from ..services import audit
 from .base import principal_for
-
-if TYPE_CHECKING:
-    from .oidc import OIDCAuthenticator
+from .shadow import Identity
 
 SESSION_COOKIE = "trevor_session"
 FLOW_COOKIE = "trevor_oidc_flow"
@@ -56,6 +55,34 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+class OIDCLogin(Protocol):
+    """What the pages need of the authenticator (``oidc.OIDCAuthenticator``, which adds these
+    pages to the app, so this module does not import it back)."""
+
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def scopes(self) -> list[str]: ...
+    @property
+    def redirect_url(self) -> str: ...
+    @property
+    def post_logout_redirect_url(self) -> str: ...
+    @property
+    def session_seconds(self) -> float: ...
+    @property
+    def http_timeout(self) -> float: ...
+    @property
+    def http(self) -> AsyncHTTPClient: ...
+    async def metadata(self) -> dict[str, Any]: ...
+    async def verify(self, token: str, *, audience: list[str] | None = None) -> dict[str, Any]: ...
+    def identity_from_claims(self, claims: dict[str, Any], method: str) -> Identity: ...
+    async def shadow_principal(self, session: AsyncSession, identity: Identity) -> Principal: ...
+
+
 class OIDCPage(web.RequestHandler):
     """Base of the three pages: the authenticator, the secret key, cookies, errors."""
 
@@ -64,7 +91,7 @@ class OIDCPage(web.RequestHandler):
         return self.settings["trevor"]
 
     @property
-    def auth(self) -> OIDCAuthenticator:
+    def auth(self) -> OIDCLogin:
         return self.backend.authenticator  # type: ignore[no-any-return]
 
     @property
@@ -238,9 +265,7 @@ class LogoutHandler(OIDCPage):
             self.redirect(back)
 
 
-async def browser_principal(
-    auth: OIDCAuthenticator, handler: web.RequestHandler
-) -> Principal | None:
+async def browser_principal(auth: OIDCLogin, handler: web.RequestHandler) -> Principal | None:
     """The user of an OIDC browser session (for the dashboard), or None."""
     secret = handler.settings["trevor"].ctx.settings.secret_key
     raw = web.decode_signed_value(
