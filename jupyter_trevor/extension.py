@@ -18,11 +18,15 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
+from tornado.web import RequestHandler
 from traitlets import Float, Unicode, default, validate
 
+from . import handlers
 from ._version import __version__
 from .client import BackendClient, hub_identity_token
 from .inbox import DEFAULT_INBOX_DIR, DeliveryResult, check_inbox_dir, deliver_all
+from .outputs_watch import OutputsWatchHandler
+from .release_download import ReleaseDownloadHandler
 
 
 class TrevorExtensionApp(ExtensionApp):
@@ -119,9 +123,7 @@ class TrevorExtensionApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        from .handlers import handlers
-
-        self.handlers.extend(handlers())
+        self.handlers.extend(routes())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # Deliveries also run on a timer so files arrive without the panel open.
@@ -173,6 +175,24 @@ class TrevorExtensionApp(ExtensionApp):
             if r.status in ("rejected", "failed"):
                 self.log.warning("trevor delivery %s %s: %s", r.object_id, r.status, r.detail)
         return results
+
+
+_ID = r"[^/]+"
+
+
+def routes() -> list[tuple[str, type[RequestHandler]]]:
+    """The ``/trevor/*`` route table; ExtensionApp prefixes ``base_url``."""
+    return [
+        ("/trevor/version", handlers.VersionHandler),
+        ("/trevor/api/(.*)", handlers.ProxyHandler),
+        ("/trevor/outputs", handlers.OutputsHandler),
+        ("/trevor/outputs/watch", OutputsWatchHandler),
+        (f"/trevor/releases/({_ID})/download", ReleaseDownloadHandler),
+        (f"/trevor/requests/({_ID})/outputs/({_ID})", handlers.UploadOutputHandler),
+        ("/trevor/events", handlers.EventsHandler),
+        ("/trevor/inbox", handlers.InboxHandler),
+        ("/trevor/(.*)", handlers.NotFoundHandler),
+    ]
 
 
 main = launch_new_instance = TrevorExtensionApp.launch_instance

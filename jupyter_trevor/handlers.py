@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import tornado.web
@@ -23,6 +24,7 @@ from tornado.httputil import HTTPHeaders
 from ._version import __version__
 from .client import (
     PROBLEM_CONTENT_TYPE,
+    BackendClient,
     BackendUnreachable,
     LocalOutput,
     TrevorClientError,
@@ -30,9 +32,6 @@ from .client import (
     upload_output,
 )
 from .inbox import list_inbox
-
-if TYPE_CHECKING:
-    from .extension import TrevorExtensionApp
 
 try:  # the shared contract; the backend may be absent in a researcher-only install
     from trevor_backend.contract import API_VERSION
@@ -46,9 +45,21 @@ EXTENSION_API = "1"
 _SAFE_PROXY_PATH = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 
 
+class TrevorServer(Protocol):
+    """What the handlers use of the extension app (``extension.TrevorExtensionApp``, which
+    routes to them, so they do not import it back)."""
+
+    @property
+    def client(self) -> BackendClient: ...
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def workspace(self) -> Path: ...
+
+
 class TrevorHandler(ExtensionHandlerMixin, APIHandler):
     @property
-    def trevor(self) -> TrevorExtensionApp:
+    def trevor(self) -> TrevorServer:
         return self.settings["trevor"]
 
     def write_problem(self, status: int, body: dict[str, Any]) -> None:
@@ -385,24 +396,3 @@ class NotFoundHandler(TrevorHandler):
         self.write_problem(404, problem(404, "not-found", "Not found", self.request.path))
 
     get = post = put = patch = delete = tornado.web.authenticated(_nf)
-
-
-_ID = r"[^/]+"
-
-
-def handlers() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
-    """Route table; ExtensionApp prefixes ``base_url``."""
-    from .outputs_watch import OutputsWatchHandler
-    from .release_download import ReleaseDownloadHandler
-
-    return [
-        ("/trevor/version", VersionHandler),
-        ("/trevor/api/(.*)", ProxyHandler),
-        ("/trevor/outputs", OutputsHandler),
-        ("/trevor/outputs/watch", OutputsWatchHandler),
-        (f"/trevor/releases/({_ID})/download", ReleaseDownloadHandler),
-        (f"/trevor/requests/({_ID})/outputs/({_ID})", UploadOutputHandler),
-        ("/trevor/events", EventsHandler),
-        ("/trevor/inbox", InboxHandler),
-        ("/trevor/(.*)", NotFoundHandler),
-    ]
