@@ -15,14 +15,9 @@ import pandas as pd
 from trevor_backend.sdc import statbarns as sb
 from trevor_backend.sdc import suppression
 from trevor_backend.sdc.blocks import combine
-from trevor_backend.sdc.evidence import (
-    TableEvidence,
-    crosstab_with_evidence,
-    model_evidence,
-    survival_evidence,
-    table_evidence,
-)
+from trevor_backend.sdc.evidence import TableEvidence, model_evidence, survival_evidence
 from trevor_backend.sdc.report import ObjectReport, check_evidence
+from trevor_backend.sdc.tabulate import crosstab_with_evidence, table_evidence
 
 from .config import current_params
 from .display import TrevorFrame, attach, evidence_of, verdict_banner

@@ -9,9 +9,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from tests.fixtures.backend import Client, LiveBackend
+from trevor_backend.jobs import Reconciler
 from trevor_backend.orm import AuditEvent, Review
-from trevor_backend.reconciler import Reconciler
-from trevor_backend.sdc.evidence import table_evidence
+from trevor_backend.sdc.tabulate import table_evidence
 from trevor_backend.services.agent import AgentReviewJob
 
 

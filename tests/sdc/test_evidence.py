@@ -132,7 +132,7 @@ def test_evidence_stays_with_the_exact_table() -> None:
 def test_largest_values_on_large_data_use_the_candidate_filter(seed: int) -> None:
     """Large inputs take the pre-filtered path of the top-k computation; it must give the
     same largest values as sorting every cell."""
-    from trevor_backend.sdc.evidence import _top_k
+    from trevor_backend.sdc.tabulate import _top_k
 
     rng = np.random.default_rng(seed)
     n, ncells, k = 60_000, 37, 5

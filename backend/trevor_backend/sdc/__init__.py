@@ -4,9 +4,10 @@ Standard library, numpy and pandas only: the kernel runs the same checks as the 
 """
 
 from .checks import Finding
-from .evidence import TableEvidence, evidence_from_json, evidence_to_json, table_evidence
+from .evidence import TableEvidence, evidence_from_json, evidence_to_json
 from .params import Params
 from .report import ObjectReport, aggregate, check_evidence, check_object
+from .tabulate import table_evidence
 
 __all__ = [
     "Finding",

@@ -14,9 +14,10 @@ from . import statbarns as sb
 from .blocks import check_blocks
 from .checks import FAIL, PASS, REVIEW, Finding, worst
 from .differencing import differencing
-from .evidence import TableEvidence, counts_from_table, evidence_from_json
+from .evidence import TableEvidence, evidence_from_json
 from .params import DEFAULT, Params
 from .suppression import ADVICE, Unprotectable, suggest
+from .tabulate import counts_from_table
 
 __all__ = [
     "Finding",
