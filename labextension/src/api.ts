@@ -5,6 +5,7 @@ import type {
   ObjectOut,
   PreviewOut,
   ReleaseOut,
+  RequestList,
   RequestOut,
   ReviewList
 } from './contract.gen';
@@ -41,9 +42,10 @@ export const api = {
   me: () => requestAPI<{ username: string; memberships: Array<{ project: string; role: string }> }>('api/users/me'),
   projects: () =>
     requestAPI<{ items: Array<{ id: string; name: string; my_role?: string }> }>('api/projects').then(r => r.items),
-  requests: (params: Record<string, string> = {}) => {
-    const q = new URLSearchParams({ limit: '100', ...params }).toString();
-    return requestAPI<{ items: RequestOut[]; next_cursor: string | null }>(`api/requests?${q}`).then(r => r.items);
+  /** One page of requests; `next_cursor` asks for the next (logic/pages.ts follows it). */
+  requests: (params: Record<string, string> = {}, cursor: string | null = null) => {
+    const q = new URLSearchParams({ limit: '100', ...params, ...(cursor ? { cursor } : {}) }).toString();
+    return requestAPI<RequestList>(`api/requests?${q}`);
   },
   request: (rid: string) => requestAPI<RequestOut>(`api/requests/${enc(rid)}`),
   createRequest: (body: { project: string; title: string; description: string }) =>
