@@ -10,6 +10,7 @@ from .auth import Authenticator
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .services.attention import AttentionService
+from .services.audit_export import AuditExport
 from .services.audit_search import AuditSearch
 from .services.context import Context
 from .services.deliveries import DeliveryService
@@ -54,6 +55,7 @@ class Backend:
         self.attention = AttentionService(self.ctx)
         self.memberships = MembershipService(self.ctx)
         self.audit_search = AuditSearch(self.ctx)
+        self.audit_export = AuditExport(self.ctx)
         self.metrics_summary = MetricsService(self.ctx)
         self.metrics = Metrics()
 

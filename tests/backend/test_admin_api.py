@@ -154,15 +154,15 @@ async def test_audit_csv_export_verifies_offline_and_catches_tampering(
 
     # An edited cell, a dropped row or reordered rows are each caught.
     victim = next(r for r in rows if r["type"] == "request.rejected")
-    altered = text.replace('"to"":""REJECTED', '"to"":""APPROVED', 1)
+    altered = text.replace('""to"": ""REJECTED""', '""to"": ""APPROVED""', 1)
     assert altered != text
     bad = verify_csv(altered)
     assert not bad.ok and bad.bad_seq == int(victim["seq"]) and "altered" in bad.reason
-    lines = text.split("\r\n")
-    dropped = "\r\n".join(lines[:5] + lines[6:])
+    lines = text.split("\n")
+    dropped = "\n".join(lines[:5] + lines[6:])
     assert not verify_csv(dropped, complete=True).ok
     # Reordered rows are caught in any export.
-    swapped = "\r\n".join([*lines[:5], lines[6], lines[5], *lines[7:]])
+    swapped = "\n".join([*lines[:5], lines[6], lines[5], *lines[7:]])
     assert verify_csv(swapped).reason == "rows out of order"
 
     # A filtered export checks each row, and the links between neighbours it contains.

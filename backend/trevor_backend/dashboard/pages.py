@@ -11,9 +11,8 @@ from tornado import web
 
 from ..contract import Direction, RequestStatus
 from ..errors import FieldError, Unauthorized, ValidationFailed
-from ..handlers.audit import audit_query, time_query
+from ..handlers.audit import audit_query, stream_csv, time_query
 from ..orm import utcnow
-from ..services.audit_export import encode_rows
 from ..services.audit_search import request_timeline
 from ..services.metrics_summary import DECISION_EVENTS, OUTCOME_LABELS
 from ..services.release import WAITING_STATES
@@ -258,17 +257,7 @@ class AuditCsv(DashboardHandler):
 
     async def get(self) -> None:
         q = audit_query(self)  # type: ignore[arg-type]
-        batches = self.backend.audit_search.stream(self.principal, q)
-        first = await anext(batches, None)
-        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", f'attachment; filename="audit-{stamp}.csv"')
-        self.write(encode_rows(first or [], header=True))
-        await self.flush()
-        async for rows in batches:
-            self.write(encode_rows(rows))
-            await self.flush()
-        self.finish()
+        await stream_csv(self, q)
 
 
 class AttentionPage(DashboardHandler):

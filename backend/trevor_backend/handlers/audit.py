@@ -3,16 +3,20 @@ JSON pages or a streamed CSV export."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from typing import Any
 
+from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import FieldError, ValidationFailed
 from ..schemas import AuditPage, Problem
-from ..services.audit_export import encode_rows
 from ..services.audit_search import AuditQuery
 from .base import BaseHandler
 from .spec import operation
+
+log = logging.getLogger(__name__)
 
 FILTERS = {
     "project": "project id",
@@ -89,21 +93,30 @@ class AuditSearchHandler(BaseHandler):
         await stream_csv(self, q)
 
 
-async def stream_csv(handler: BaseHandler, q: AuditQuery) -> None:
-    """Write the selection as CSV, one flushed chunk per database batch (constant memory)."""
+async def stream_csv(handler: web.RequestHandler, q: AuditQuery) -> None:
+    """Stream the selection as CSV, flushing each piece before the next is read (backpressure:
+    memory stays flat whatever the size of the selection and the speed of the client)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    batches = handler.backend.audit_search.stream(handler.principal, q)
-    # The first batch is read before any header goes out, so a refused caller or a bad filter
-    # still gets a problem document rather than a truncated file.
-    first = await anext(batches, None)
+    # Set before the export starts; a refusal raised before the first byte clears them.
     handler.set_header("Content-Type", "text/csv; charset=utf-8")
     handler.set_header("Content-Disposition", f'attachment; filename="audit-{stamp}.csv"')
-    try:
-        handler.write(encode_rows(first or [], header=True))
+
+    async def sink(chunk: bytes) -> None:
+        handler.write(chunk)
         await handler.flush()
-        async for rows in batches:
-            handler.write(encode_rows(rows))
-            await handler.flush()
+
+    backend: Any = handler.settings["trevor"]
+    try:
+        await backend.audit_export.write_csv(handler.current_user, q, sink)
     except StreamClosedError:
-        return  # the client went away; nothing more to send
+        return  # the client went away; the export stopped at the first write after that
+    except Exception:
+        if not handler._headers_written:
+            raise
+        # Half a file has gone out: close the connection so the client sees a broken
+        # download, not a complete-looking file that ends early.
+        log.exception("audit export failed after %s", handler.request.path)
+        if handler.request.connection is not None:
+            handler.request.connection.close()
+        return
     handler.finish()

@@ -3,17 +3,17 @@
 Admins see every event. A senior checker sees the events of the projects where they are a
 senior checker, and nothing else (events not tied to a project are admin-only). Everyone else
 is refused. Pages are newest first, keyed by ``seq``; the CSV export (``services.audit_export``)
-walks the same selection oldest first.
+writes the same selection oldest first.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, select
 
 from ..contract import Role
 from ..errors import FieldError, Forbidden, ValidationFailed
@@ -23,9 +23,6 @@ from ..schemas import AuditPage, AuditRecordOut, TimelineEntry
 from .context import Context
 
 MAX_PAGE = 1000
-#: Rows per database round trip when streaming an export: large enough to amortise the query,
-#: small enough that memory stays flat whatever the size of the selection.
-EXPORT_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -140,30 +137,6 @@ class AuditSearch:
             items=[record_out(ev) for ev in page],
             next_cursor=str(page[-1].seq) if more and page else None,
         )
-
-    async def stream(self, p: Principal, q: AuditQuery) -> AsyncIterator[Sequence[Any]]:
-        """The selection oldest first, in batches of rows (tuples in ``EXPORT_COLUMNS`` order).
-
-        Each batch is its own short query continuing after the last ``seq`` sent (keyset), so
-        no transaction stays open for the length of a download and memory holds one batch.
-        """
-        where = conditions(p, q)
-        after = 0
-        while True:
-            stmt: Select[Any] = (
-                select(*EXPORT_COLUMNS)
-                .where(*where, AuditEvent.seq > after)
-                .order_by(AuditEvent.seq)
-                .limit(EXPORT_BATCH)
-            )
-            async with self.ctx.sessions() as session:
-                rows = (await session.execute(stmt)).all()
-            if not rows:
-                return
-            yield rows
-            after = rows[-1][0]
-            if len(rows) < EXPORT_BATCH:
-                return
 
 
 #: What an export carries: every field the chain hash covers, so a file can be checked offline,
