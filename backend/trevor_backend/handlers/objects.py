@@ -7,8 +7,7 @@ from tornado import web
 from ..errors import TrevorError
 from ..schemas import EvidenceIn, MetadataIn, ObjectOut, Problem, RequestOut
 from ..services import integrity
-from ..storage import content_disposition
-from ..storage.verified import IntegrityFailure, iter_verified
+from ..storage.verified import IntegrityFailure
 from .base import BaseHandler
 from .spec import operation
 from .streaming import StreamedUploadHandler
@@ -82,15 +81,8 @@ class ObjectContentHandler(BaseHandler):
         responses={200: "application/octet-stream", 409: Problem, **_ERRORS},
     )
     async def get(self, rid: str, oid: str) -> None:
-        obj = await self.backend.requests.open_content(self.principal, rid, oid)
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": content_disposition(obj.filename),
-            "Content-Length": str(obj.size),
-            "X-Trevor-Sha256": obj.sha256,
-        }
-        chunks = iter_verified(self.ctx.store, obj.storage_key, obj.size, obj.sha256)
-        await send_verified(self, chunks, headers, lambda exc: self._failed(rid, oid, exc))
+        download = await self.backend.requests.open_content(self.principal, rid, oid)
+        await send_verified(self, download, lambda exc: self._failed(rid, oid, exc))
 
     async def _failed(self, rid: str, oid: str, exc: IntegrityFailure) -> TrevorError:
         r, obj = await self.backend.requests.get_object(self.principal, rid, oid)

@@ -8,8 +8,7 @@ import logging
 from ..errors import IntegrityFailed, TrevorError
 from ..schemas import Problem
 from ..services.release import ReleaseOut, ReleaseRetryOut
-from ..storage import content_disposition
-from ..storage.verified import IntegrityFailure, iter_verified
+from ..storage.verified import IntegrityFailure, verified_download
 from .base import BaseHandler
 from .spec import operation
 from .verified import send_verified
@@ -68,12 +67,6 @@ class ReleaseDownloadHandler(BaseHandler):
         key, size, filename, sha256 = await self.backend.release.open_download(
             rid, self.query("expires"), self.query("signature")
         )
-        headers = {
-            "Content-Type": "application/zip",
-            "Content-Disposition": content_disposition(filename),
-            "Content-Length": str(size),
-            "X-Trevor-Sha256": sha256,
-        }
 
         async def failed(exc: IntegrityFailure) -> TrevorError:
             log.error("release crate %s of %s: %s", key, rid, exc.detail)
@@ -82,5 +75,12 @@ class ReleaseDownloadHandler(BaseHandler):
                 reason=exc.reason,
             )
 
-        chunks = iter_verified(self.ctx.store, key, size, sha256)
-        await send_verified(self, chunks, headers, failed)
+        download = verified_download(
+            self.ctx.store,
+            key,
+            filename=filename,
+            media_type="application/zip",
+            size=size,
+            sha256=sha256,
+        )
+        await send_verified(self, download, failed)

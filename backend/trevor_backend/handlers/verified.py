@@ -1,28 +1,36 @@
-"""Sending stored bytes that are verified while they stream (``storage.verified``)."""
+"""Sending stored bytes that are verified while they stream (a ``storage.verified.Download``
+a service opened)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..errors import TrevorError
-from ..storage.verified import IntegrityFailure
+from ..storage import content_disposition
+from ..storage.verified import Download, IntegrityFailure
 from .base import BaseHandler
 
 
 async def send_verified(
     handler: BaseHandler,
-    chunks: AsyncIterator[bytes],
-    headers: dict[str, str],
+    download: Download,
     failed: Callable[[IntegrityFailure], Awaitable[TrevorError]],
 ) -> None:
-    """Answer with ``chunks`` under ``headers`` (which include Content-Length).
+    """Answer with the download's chunks, as an attachment with its Content-Length and sha256.
 
     Nothing is sent before the first verified chunk, so a failure found there — every
     failure of an object within the verified window — is still a clean problem (``failed``
     makes it). A failure found later can no longer change the status: the connection is
     closed short of Content-Length, so the client sees an incomplete body, never altered
     bytes presented as complete."""
+    chunks = download.chunks
+    headers = {
+        "Content-Type": download.media_type,
+        "Content-Disposition": content_disposition(download.filename),
+        "Content-Length": str(download.size),
+        "X-Trevor-Sha256": download.sha256,
+    }
     try:
         first = await anext(chunks, b"")
     except IntegrityFailure as exc:

@@ -40,6 +40,7 @@ from ..schemas import (
 )
 from ..sdc import statbarns
 from ..serialize import audit_out, object_out, request_out
+from ..storage.verified import Download, verified_download
 from . import access, audit, blinding
 from .context import Context
 from .pagination import newest_first, next_cursor
@@ -274,8 +275,8 @@ class RequestService:
                 raise NotFound("object not found")
             return r, obj
 
-    async def open_content(self, p: Principal, rid: str, oid: str) -> OutputObject:
-        """The object to stream to ``p``; every read of an object's bytes is audited."""
+    async def open_content(self, p: Principal, rid: str, oid: str) -> Download:
+        """The object's bytes for ``p``, verified as they stream; every read is audited."""
         r, obj = await self.get_object(p, rid, oid)
         async with self.ctx.sessions.begin() as session:
             await audit.record(
@@ -287,7 +288,14 @@ class RequestService:
                 object_id=obj.id,
                 payload={"as": "content"},
             )
-        return obj
+        return verified_download(
+            self.ctx.store,
+            obj.storage_key,
+            filename=obj.filename,
+            media_type="application/octet-stream",
+            size=obj.size,
+            sha256=obj.sha256,
+        )
 
     async def object(self, p: Principal, rid: str, oid: str) -> ObjectOut:
         r, obj = await self.get_object(p, rid, oid)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from .base import ObjectNotFound, ObjectStore, StorageError
 
@@ -32,6 +33,27 @@ class IntegrityFailure(StorageError):
         self.key = key
         self.reason = reason  # "missing" | "changed"
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class Download:
+    """Stored bytes on their way to a client: what the response headers say about them, and
+    their chunks, verified against the recorded size and sha256 while they stream."""
+
+    key: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    chunks: AsyncIterator[bytes]
+
+
+def verified_download(
+    store: ObjectStore, key: str, *, filename: str, media_type: str, size: int, sha256: str
+) -> Download:
+    # iter_verified is a generator: nothing is read from the store until the first chunk is.
+    chunks = iter_verified(store, key, size, sha256)
+    return Download(key, filename, media_type, size, sha256, chunks)
 
 
 async def iter_verified(
