@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..schemas import ProjectList, StatbarnList, UserMe
-from ..sdc import statbarns
-from ..sdc.params import Params
+from ..services import statbarns
 from .base import BaseHandler
 from .spec import operation
 
@@ -32,5 +31,4 @@ class StatbarnsHandler(BaseHandler):
         responses={200: StatbarnList},
     )
     async def get(self) -> None:
-        params = Params.from_mapping(self.ctx.settings.sdc_params)
-        self.write_json(StatbarnList.model_validate(statbarns.catalogue_json(params)))
+        self.write_json(statbarns.catalogue(self.ctx))
