@@ -31,6 +31,7 @@ from traitlets import (
     Type,
     Unicode,
     default,
+    observe,
     validate,
 )
 from traitlets.config import Application
@@ -38,8 +39,8 @@ from traitlets.config import Application
 from . import db, tracing
 from ._logging import configure_logging
 from .auth import Authenticator, TokenAuthenticator
+from .jobs import JobClass, JobConfigError, Reconciler, build_jobs
 from .ratelimit import DatabaseBuckets, Limit, MemoryBuckets, RateLimiter
-from .reconciler import Reconciler, load_jobs
 from .runtime import Backend
 from .services.audit import AuditKeys
 from .services.audit import install_keys as install_audit_keys
@@ -144,7 +145,7 @@ class TrevorBackend(Application):
         "others once its lease has run out.",
     )
     reconciler_jobs = List(
-        Unicode(),
+        JobClass(),
         [
             "trevor_backend.services.agent.AgentReviewJob",
             "trevor_backend.services.outbox.DispatchJob",
@@ -155,7 +156,8 @@ class TrevorBackend(Application):
             "trevor_backend.services.sweep.StoreSweepJob",
         ],
         config=True,
-        help="Import paths of the reconciler's jobs, run in this order (see reconciler.py).",
+        help="The reconciler's jobs (Job subclasses, by import path), run in this order; one "
+        "that cannot be imported or is not a Job stops the start (see trevor_backend/jobs).",
     )
     narrative_class = Type(
         None,
@@ -185,7 +187,10 @@ class TrevorBackend(Application):
         help="Seconds before the first retry of a failed message; doubles per attempt.",
     )
     outbox_lease = Float(
-        120.0, config=True, help="Seconds a process holds an outgoing message while sending."
+        None,
+        allow_none=True,
+        config=True,
+        help="Deprecated: use lease_seconds, the one lease of every background job.",
     )
     events_poll_interval = Float(
         1.0, config=True, help="Seconds between database polls of each live event stream."
@@ -232,7 +237,10 @@ class TrevorBackend(Application):
         "stops at once).",
     )
     release_lease = Int(
-        900, config=True, help="Seconds a backend process holds a release it is packaging."
+        None,
+        allow_none=True,
+        config=True,
+        help="Deprecated: use lease_seconds, the one lease of every background job.",
     )
     stuck_request_sla = Int(
         3 * 24 * 3600,
@@ -328,7 +336,6 @@ class TrevorBackend(Application):
         "release_url_lifetime",
         "release_expiry_warning",
         "release_max_attempts",
-        "release_lease",
         "stuck_request_sla",
         "ingress_upload_url_lifetime",
     )
@@ -337,9 +344,9 @@ class TrevorBackend(Application):
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
-    @validate("reconcile_interval", "lease_seconds")
+    @validate("reconcile_interval", "lease_seconds", "outbox_lease", "release_lease")
     def _check_reconciler_times(self, proposal: Any) -> float:
-        if proposal["value"] <= 0:
+        if proposal["value"] is not None and proposal["value"] <= 0:
             raise ValueError(f"{proposal['trait'].name} must be positive")
         return proposal["value"]
 
@@ -390,14 +397,12 @@ class TrevorBackend(Application):
             preview_max_bytes=self.preview_max_bytes,
             outbox_max_attempts=self.outbox_max_attempts,
             outbox_backoff=self.outbox_backoff,
-            outbox_lease=self.outbox_lease,
             events_poll_interval=self.events_poll_interval,
             events_heartbeat=self.events_heartbeat,
             release_url_lifetime=self.release_url_lifetime,
             crate_names_checkers=self.crate_names_checkers,
             release_expiry_warning=self.release_expiry_warning,
             release_max_attempts=self.release_max_attempts,
-            release_lease=self.release_lease,
             stuck_request_sla=self.stuck_request_sla,
             ingress_upload_url_lifetime=self.ingress_upload_url_lifetime,
         )
@@ -448,13 +453,30 @@ class TrevorBackend(Application):
             routes=dict(self.rate_limit_routes),
         )
 
+    @observe("outbox_lease", "release_lease")
+    def _deprecated_lease(self, change: Any) -> None:
+        self.log.warning(
+            "TrevorBackend.%s is deprecated: every background job now holds its work for "
+            "TrevorBackend.lease_seconds and renews it while it works",
+            change["name"],
+        )
+
+    def job_lease(self) -> float:
+        """``lease_seconds``; while only the deprecated per-job leases are configured, the
+        longest of them (a longer lease only delays the takeover after a crash, a shorter one
+        could cut an email or webhook send short)."""
+        old = [v for v in (self.outbox_lease, self.release_lease) if v is not None]
+        if old and "lease_seconds" not in self.config.get("TrevorBackend", {}):
+            return float(max(old))
+        return self.lease_seconds
+
     def make_reconciler(self, backend: Backend) -> Reconciler:
         """The background jobs of this process, over ``backend``'s context."""
         return Reconciler(
             backend.ctx,
-            load_jobs(self.reconciler_jobs, parent=self),
+            build_jobs(self.reconciler_jobs, parent=self),
             interval=self.reconcile_interval,
-            lease_seconds=self.lease_seconds,
+            lease_seconds=self.job_lease(),
             app=self,
         )
 
@@ -472,13 +494,18 @@ class TrevorBackend(Application):
             chunk_size=1024 * 1024,
             idle_connection_timeout=300,
         )
+        # Jobs are built before listening: one that cannot be built stops the start.
+        try:
+            reconciler = self.make_reconciler(backend) if self.reconciler_enabled else None
+        except JobConfigError:
+            await backend.close()
+            raise
         server.listen(self.port, self.ip)
         self.log.info("trevor-backend listening on http://%s:%s", self.ip, self.port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        reconciler = self.make_reconciler(backend) if self.reconciler_enabled else None
         if reconciler is not None:
             reconciler.start()
         if ready is not None:
@@ -521,10 +548,16 @@ class SubApp(Application):
         return app
 
     def start(self) -> None:
-        self.trevor.update_config(self.cli_config)
-        self.trevor.load_config()
-        configure_logging(self.trevor.log, json_lines=self.trevor.log_json)
-        code = asyncio.run(self.run())
+        try:
+            self.trevor.update_config(self.cli_config)
+            self.trevor.load_config()
+            configure_logging(self.trevor.log, json_lines=self.trevor.log_json)
+            code = asyncio.run(self.run())
+        except (TraitError, JobConfigError) as exc:
+            # A configuration that cannot work stops the process with the reason, not a
+            # traceback; a supervisor sees the exit status.
+            self.trevor.log.critical("trevor-backend cannot start: %s", exc)
+            self.exit(1)
         if code:
             self.exit(code)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,9 +25,9 @@ from tests.backend.review_support import (
     run_agent,
 )
 from tests.fixtures.backend import LiveBackend
+from trevor_backend.jobs import Job, JobConfigError, JobContext, Reconciler, build_jobs
 from trevor_backend.orm import AirlockRequest, OutputObject, Project, utcnow
-from trevor_backend.reconciler import JobContext, Reconciler, claim_requests, load_jobs
-from trevor_backend.services.agent import AgentReviewJob
+from trevor_backend.services.agent import AgentReviewJob, claim_requests
 
 
 async def submitted(live: LiveBackend, n: int = 1, cells: Any = FAILING) -> list[str]:
@@ -46,38 +44,29 @@ async def submitted(live: LiveBackend, n: int = 1, cells: Any = FAILING) -> list
 # --- the job list ---------------------------------------------------------------------------
 
 
-def test_load_jobs_tolerates_only_jobs_not_written_yet(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    (tmp_path / "trevor_jobs_ok.py").write_text(
-        "class Job:\n    async def run_once(self, ctx):\n        return 0\n"
-    )
-    (tmp_path / "trevor_jobs_broken.py").write_text(
-        "import a_dependency_that_is_not_installed\n"
-        "class Job:\n    async def run_once(self, ctx):\n        return 0\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    jobs = load_jobs(
-        [
-            "trevor_jobs_ok.Job",
-            "trevor_backend.services.agent.AgentReviewJob",
-            "trevor_jobs_missing_module.Job",  # not written yet: skipped with a warning
-            "trevor_jobs_ok.MissingJob",  # not written yet either
-        ]
-    )
-    assert [type(j).__name__ for j in jobs] == ["Job", "AgentReviewJob"]
-    assert "trevor_jobs_missing_module.Job is not available" in caplog.text
-    assert "trevor_jobs_ok.MissingJob is not available" in caplog.text
-    # A job whose module exists but cannot be imported is a bug, not a job to skip.
-    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
-        load_jobs(["trevor_jobs_broken.Job"])
-    sys.modules.pop("trevor_jobs_ok", None)
+def test_jobs_are_built_with_their_configuration_and_a_broken_one_stops_the_start() -> None:
+    from traitlets.config import Config
+
+    from trevor_backend.app import TrevorBackend
+
+    app = TrevorBackend(config=Config({"AgentReviewJob": {"batch_size": 3}}))
+    (job,) = build_jobs([AgentReviewJob], parent=app)
+    assert isinstance(job, AgentReviewJob) and job.batch_size == 3
+
+    class Unbuildable(Job):
+        def __init__(self, **kw: Any) -> None:
+            raise ValueError("needs a setting it does not have")
+
+    with pytest.raises(JobConfigError, match="Unbuildable could not be built: needs a setting"):
+        build_jobs([AgentReviewJob, Unbuildable], parent=app)
 
 
 def test_default_jobs_include_every_team() -> None:
     from trevor_backend.app import TrevorBackend
 
-    assert TrevorBackend().reconciler_jobs[:4] == [
+    jobs = TrevorBackend().reconciler_jobs
+    assert all(issubclass(cls, Job) for cls in jobs)
+    assert [f"{cls.__module__}.{cls.__name__}" for cls in jobs[:4]] == [
         "trevor_backend.services.agent.AgentReviewJob",
         "trevor_backend.services.outbox.DispatchJob",
         "trevor_backend.services.outbox.OutboxJob",

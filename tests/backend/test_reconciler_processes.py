@@ -1,15 +1,18 @@
 """Real ``trevor-backend serve`` processes: one killed right after claiming an agent review
-(fault-injection hook ``TREVOR_TEST_CRASH_AFTER_CLAIM=1``), and two sharing one PostgreSQL
-database through 50 concurrent submissions. ``reconcile --once`` from the command line."""
+(a fault-injecting job from ``fault_jobs.py``), and two sharing one PostgreSQL database through
+50 concurrent submissions; a misconfigured job list stops the start. ``reconcile --once`` from
+the command line."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.backend.review_support import PASSING, add_table
@@ -20,13 +23,13 @@ from trevor_backend.app import TrevorBackend
 from trevor_backend.demo import create_demo_world
 from trevor_backend.orm import AirlockRequest, AuditEvent, Review
 
-FAST = [
+QUICK = [
     "--TrevorBackend.rate_limit=0",
     "--TrevorBackend.reconcile_interval=0.1",
     "--TrevorBackend.lease_seconds=1",
-    # Only the agent: the other teams' jobs are tested by their own suites.
-    "--TrevorBackend.reconciler_jobs=trevor_backend.services.agent.AgentReviewJob",
 ]
+# Only the agent: the other teams' jobs are tested by their own suites.
+FAST = [*QUICK, "--TrevorBackend.reconciler_jobs=trevor_backend.services.agent.AgentReviewJob"]
 
 
 async def demo_tokens(data_dir: Path, database_url: str) -> dict[str, str]:
@@ -80,9 +83,8 @@ async def test_killed_after_claim_the_review_completes_once(
     tmp_path: Path, database_url: str
 ) -> None:
     tokens = await demo_tokens(tmp_path, database_url)  # migrated before either process starts
-    crashing = BackendProcess(
-        tmp_path, database_url, args=FAST, extra_env={"TREVOR_TEST_CRASH_AFTER_CLAIM": "1"}
-    ).start()
+    dying = "--TrevorBackend.reconciler_jobs=tests.backend.fault_jobs.AgentReviewDyingAfterClaim"
+    crashing = BackendProcess(tmp_path, database_url, args=[*QUICK, dying]).start()
     try:
         alice = Client(crashing.url, tokens["alice"])
         rid = (await alice.create_request())["id"]
@@ -147,6 +149,51 @@ async def test_two_processes_share_fifty_submissions(tmp_path: Path, postgres_ur
     finally:
         for p in procs:
             p.stop()
+
+
+BROKEN_JOB = "import a_dependency_that_is_not_installed\n"
+NOT_A_JOB = "class Job:\n    async def run_once(self, ctx):\n        return 0\n"
+
+
+@pytest.mark.parametrize(
+    ("jobs", "module", "says"),
+    [
+        # A typo in a class name, in a module name, a module that cannot be imported, and a
+        # class that is not a Job: each names the entry and why.
+        ("trevor_backend.services.agent.AgentReviewJb", "", "AgentReviewJb"),
+        ("trevor_backend.services.agentt.AgentReviewJob", "", "No module named"),
+        ("trevor_test_jobs.Job", BROKEN_JOB, "a_dependency_that_is_not_installed"),
+        (
+            "trevor_test_jobs.Job",
+            NOT_A_JOB,
+            "a subclass of trevor_backend.jobs.Job",
+        ),
+    ],
+)
+def test_misconfigured_job_list_stops_the_start(
+    tmp_path: Path, jobs: str, module: str, says: str
+) -> None:
+    """A job that cannot run is a reason not to start: otherwise approved requests would never
+    be released while the process looked healthy."""
+    if module:
+        (tmp_path / "trevor_test_jobs.py").write_text(module)
+    config = tmp_path / "trevor_backend_config.py"
+    config.write_text(f"c.TrevorBackend.reconciler_jobs = [{jobs!r}]\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "trevor_backend.app", "serve", f"--config={config}", "--port=0"],
+        env=os.environ
+        | {
+            "TREVOR_DATA_DIR": str(tmp_path),
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "CRITICAL" in proc.stderr and "reconciler_jobs" in proc.stderr, proc.stderr
+    assert jobs in proc.stderr and says in proc.stderr, proc.stderr
+    assert "listening" not in proc.stderr + proc.stdout
 
 
 async def test_reconcile_once_command(live: LiveBackend) -> None:

@@ -426,10 +426,10 @@ async def test_stuck_requests_alert_admins_once_per_state(live: LiveBackend) -> 
 
 async def test_the_reconciler_releases_approved_requests(live: LiveBackend) -> None:
     """The jobs as configured (``reconciler_jobs``) do the release in a normal pass."""
-    from trevor_backend.reconciler import Reconciler, load_jobs
+    from trevor_backend.jobs import Reconciler, build_jobs
 
     rid = await approved_request(live)
-    jobs = load_jobs(live.app.reconciler_jobs, parent=live.app)
+    jobs = build_jobs(live.app.reconciler_jobs, parent=live.app)
     names = {type(j).__name__ for j in jobs}
     assert {"ReleaseJob", "ExpiryWarningJob", "StuckRequestJob"} <= names
     await Reconciler(live.backend.ctx, jobs, app=live.app).run_until_idle()

@@ -12,8 +12,8 @@ from sqlalchemy import update
 
 from tests.backend.test_ingress import DATA, ingress_request, local_path, slot
 from tests.fixtures.backend import Client, LiveBackend
+from trevor_backend.jobs import JobContext
 from trevor_backend.orm import IngressUpload, utcnow
-from trevor_backend.reconciler import JobContext
 from trevor_backend.services.sweep import StoreSweepJob
 
 

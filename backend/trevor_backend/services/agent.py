@@ -15,27 +15,20 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Float, Int
-from traitlets.config import LoggingConfigurable
 
 from ..contract import ObjectState, RequestStatus, ReviewKind
+from ..jobs import JobContext, LeasedJob, LeaseKeeper, LeaseLost, claim, give_back
 from ..orm import AirlockRequest, OutputObject, Project, Review, utcnow
 from ..principal import system
-from ..reconciler import (
-    JobContext,
-    LeaseKeeper,
-    LeaseLost,
-    claim_requests,
-    crash_after_claim_hook,
-    release_with_error,
-)
 from ..sdc.checks import REVIEW
 from ..sdc.params import Params
 from ..sdc.report import aggregate, check_object
@@ -146,9 +139,31 @@ async def released_tables(
     ]
 
 
-class AgentReviewJob(LoggingConfigurable):
-    """Reconciler job: the automatic SDC review of submitted requests."""
+async def claim_requests(
+    session: AsyncSession,
+    ctx: JobContext,
+    statuses: Sequence[RequestStatus],
+    *,
+    limit: int = 10,
+) -> list[str]:
+    """Claim up to ``limit`` requests in ``statuses``, oldest submission first, inside the
+    caller's transaction (see ``jobs.lease``)."""
+    return await claim(
+        session,
+        ctx,
+        AirlockRequest,
+        [AirlockRequest.status.in_([s.value for s in statuses])],
+        order_by=(AirlockRequest.submitted_at,),
+        limit=limit,
+    )
 
+
+class AgentReviewJob(LeasedJob):
+    """Reconciler job: the automatic SDC review of submitted requests (and agent reviews
+    whose lease ran out)."""
+
+    name = "agent-review"
+    model = AirlockRequest
     batch_size = Int(10, config=True, help="Requests claimed per pass.")
     max_table_bytes = Int(
         20 * 1024**2,
@@ -174,33 +189,41 @@ class AgentReviewJob(LoggingConfigurable):
             self._narrative_instance = cls(parent=self.parent)
         return self._narrative_instance
 
-    async def run_once(self, ctx: JobContext) -> int:
-        claimed: list[tuple[str, int]] = []
-        async with ctx.sessions.begin() as session:
-            for rid in await claim_requests(
-                session, ctx, (S.SUBMITTED, S.AGENT_REVIEW), limit=self.batch_size
-            ):
-                r = await session.get(AirlockRequest, rid, populate_existing=True)
-                assert r is not None
-                if r.status == S.SUBMITTED:
-                    await transition(session, r, "start_agent_review", AGENT)
-                    # transition() ends leases held on the old state; keep ours on the new one.
-                    r.lease_owner, r.lease_expires_at = ctx.owner, ctx.lease_until()
-                    r.attempts = 1
-                claimed.append((rid, r.revision))
-        if claimed:
-            crash_after_claim_hook()
+    def due(self, ctx: JobContext) -> list[ColumnElement[bool]]:
+        return [AirlockRequest.status.in_([S.SUBMITTED.value, S.AGENT_REVIEW.value])]
+
+    def order_by(self) -> tuple[Any, ...]:
+        return (AirlockRequest.submitted_at,)
+
+    async def on_claim(self, session: AsyncSession, ctx: JobContext, ids: list[str]) -> None:
+        for rid in ids:
+            r = await session.get(AirlockRequest, rid, populate_existing=True)
+            assert r is not None
+            if r.status == S.SUBMITTED:
+                await transition(session, r, "start_agent_review", AGENT)
+                # transition() ends leases held on the old state; keep ours on the new one.
+                r.lease_owner, r.lease_expires_at = ctx.owner, ctx.lease_until()
+                r.attempts = 1
+
+    async def work(self, ctx: JobContext, ids: list[str]) -> int:
+        async with ctx.sessions() as session:
+            rows = await session.execute(
+                select(AirlockRequest.id, AirlockRequest.revision).where(AirlockRequest.id.in_(ids))
+            )
+            revisions: dict[str, int] = {rid: revision for rid, revision in rows}
         done = 0
-        for rid, revision in claimed:
+        for rid in ids:
+            revision = revisions[rid]
             try:
                 done += await self.review(ctx, rid, revision)
             except Exception as exc:
                 log.exception("agent review of %s (revision %s) failed", rid, revision)
-                await release_with_error(
+                await give_back(
                     ctx,
+                    AirlockRequest,
                     rid,
-                    f"agent review: {type(exc).__name__}: {exc}",
                     retry_in=self.retry_delay,
+                    last_error=f"agent review: {type(exc).__name__}: {exc}"[:2000],
                 )
         return done
 
@@ -216,7 +239,12 @@ class AgentReviewJob(LoggingConfigurable):
             released = await released_tables(session, r.project_id, self.max_released_tables)
         try:
             report = await self.build_report(
-                ctx, objects, project_params, revision, released, LeaseKeeper(ctx, rid)
+                ctx,
+                objects,
+                project_params,
+                revision,
+                released,
+                LeaseKeeper(ctx, AirlockRequest, rid),
             )
         except LeaseLost:
             log.info("lease on %s lost during its agent review; another process has it", rid)

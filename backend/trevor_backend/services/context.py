@@ -22,10 +22,9 @@ class Settings:
     secret_key: bytes = b""
     public_url: str = "http://127.0.0.1:8585"
     # Outgoing notifications (docs/notifications.md): retries back off from outbox_backoff
-    # seconds, doubling, until outbox_max_attempts; a sender holds a message for outbox_lease.
+    # seconds, doubling, until outbox_max_attempts.
     outbox_max_attempts: int = 8
     outbox_backoff: float = 30.0
-    outbox_lease: float = 120.0
     # Live events (GET /api/v1/events): database poll and keep-alive comment intervals.
     events_poll_interval: float = 1.0
     events_heartbeat: float = 15.0
@@ -34,7 +33,6 @@ class Settings:
     crate_names_checkers: bool = False
     release_expiry_warning: int = 24 * 3600
     release_max_attempts: int = 3
-    release_lease: int = 900
     stuck_request_sla: int = 3 * 24 * 3600
     ingress_upload_url_lifetime: int = 24 * 3600
 

@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from traitlets import Int
 
+from ..jobs import Job, JobContext, LeasedJob, give_back, skip_locked
 from ..orm import AirlockRequest, Notification, OutboxMessage, User, utcnow
-from .context import Context
 from .notifiers import NotificationView, Notifier
 
 log = logging.getLogger("trevor_backend.outbox")
@@ -43,37 +41,24 @@ log = logging.getLogger("trevor_backend.outbox")
 MAX_BACKOFF = 6 * 3600.0
 
 
-def _owner(ctx: Any) -> str:
-    owner = getattr(ctx, "owner", "")
-    return owner or f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def backoff_seconds(base: float, attempts: int) -> float:
     """Delay after the ``attempts``-th failure: base, 2·base, 4·base, … capped at 6 h."""
     return min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF)
 
 
-def _skip_locked(session: AsyncSession, query: Any) -> Any:
-    # PostgreSQL: concurrent claimers take different rows instead of queueing on the same ones.
-    # SQLite serialises writers (BEGIN IMMEDIATE), so the conditional UPDATE alone decides.
-    if session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
-
-
-class DispatchJob:
+class DispatchJob(Job):
     """Notifications → one outbox row per channel (see the module docstring)."""
 
     name = "notification-dispatch"
     batch = 100
 
-    async def run_once(self, ctx: Context) -> int:
+    async def run_once(self, ctx: JobContext) -> int:
         notifiers: list[Notifier] = list(getattr(ctx, "notifiers", []) or [])
         done = 0
         async with ctx.sessions.begin() as session:
             ids = list(
                 await session.scalars(
-                    _skip_locked(
+                    skip_locked(
                         session,
                         select(Notification.id)
                         .where(Notification.dispatched_at.is_(None))
@@ -98,7 +83,7 @@ class DispatchJob:
         return done
 
     async def _fan_out(
-        self, session: AsyncSession, ctx: Context, notifiers: list[Notifier], nid: str
+        self, session: AsyncSession, ctx: JobContext, notifiers: list[Notifier], nid: str
     ) -> None:
         note = await session.get(Notification, nid)
         assert note is not None
@@ -150,67 +135,30 @@ class DispatchJob:
                 )
 
 
-class OutboxJob:
+class OutboxJob(LeasedJob):
     """Send due outbox messages, with a lease, retries and back-off (see the module docstring)."""
 
     name = "outbox"
-    batch = 20
+    model = OutboxMessage
+    batch_size = Int(20, config=True, help="Messages claimed at most per pass.")
 
-    def _due(self, now: datetime, max_attempts: int) -> list[Any]:
+    def due(self, ctx: JobContext) -> list[ColumnElement[bool]]:
         m = OutboxMessage
         return [
             m.sent_at.is_(None),
-            m.attempts < max_attempts,
-            m.next_attempt_at <= now,
-            or_(m.lease_expires_at.is_(None), m.lease_expires_at < now),
+            m.attempts < ctx.settings.outbox_max_attempts,
+            m.next_attempt_at <= utcnow(),
         ]
 
-    async def claim(self, ctx: Context, owner: str) -> list[OutboxMessage]:
-        settings = ctx.settings
-        now = utcnow()
-        due = self._due(now, settings.outbox_max_attempts)
-        claimed: list[str] = []
-        async with ctx.sessions.begin() as session:
-            ids = list(
-                await session.scalars(
-                    _skip_locked(
-                        session,
-                        select(OutboxMessage.id)
-                        .where(*due)
-                        .order_by(
-                            OutboxMessage.next_attempt_at,
-                            OutboxMessage.created_at,
-                            OutboxMessage.id,
-                        )
-                        .limit(self.batch),
-                    )
-                )
-            )
-            for mid in ids:
-                result = await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == mid, *due)
-                    .values(
-                        lease_owner=owner,
-                        lease_expires_at=now + timedelta(seconds=settings.outbox_lease),
-                        # Counted at claim time, so a message that crashes its sender
-                        # still runs out of attempts instead of looping forever.
-                        attempts=OutboxMessage.attempts + 1,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(mid)
-            if not claimed:
-                return []
-            rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed)))
-            messages = list(rows)
-            session.expunge_all()
-        return messages
+    def order_by(self) -> tuple[Any, ...]:
+        return (OutboxMessage.next_attempt_at, OutboxMessage.created_at)
 
-    async def run_once(self, ctx: Context) -> int:
-        owner = _owner(ctx)
-        messages = await self.claim(ctx, owner)
+    async def work(self, ctx: JobContext, ids: list[str]) -> int:
+        async with ctx.sessions() as session:
+            messages = list(
+                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            )
+            session.expunge_all()
         # One recipient's messages go out one after another, oldest first, so a researcher
         # reads "changes requested" after "report ready"; different recipients in parallel.
         queues: dict[tuple[str, str], list[OutboxMessage]] = {}
@@ -219,12 +167,12 @@ class OutboxJob:
 
         async def in_order(queue: list[OutboxMessage]) -> None:
             for m in queue:
-                await self._deliver(ctx, owner, m)
+                await self._deliver(ctx, m)
 
         await asyncio.gather(*(in_order(q) for q in queues.values()))
         return len(messages)
 
-    async def _deliver(self, ctx: Context, owner: str, msg: OutboxMessage) -> None:
+    async def _deliver(self, ctx: JobContext, msg: OutboxMessage) -> None:
         settings = ctx.settings
         notifier = next(
             (n for n in getattr(ctx, "notifiers", []) or [] if n.channel == msg.channel), None
@@ -236,14 +184,14 @@ class OutboxJob:
             # Inside the lease: a hung server must not outlive our claim on the message.
             await asyncio.wait_for(
                 notifier.send(msg.id, msg.recipient, dict(msg.payload or {})),
-                timeout=max(1.0, settings.outbox_lease * 0.8),
+                timeout=max(1.0, ctx.lease_seconds * 0.8),
             )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
         now = utcnow()
-        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        values: dict[str, Any] = {}
         if error is None:
             values |= {"sent_at": now, "last_error": None}
             log.info("sent %s message %s to %s", msg.channel, msg.id, msg.recipient)
@@ -269,12 +217,6 @@ class OutboxJob:
                     delay,
                     error,
                 )
-        async with ctx.sessions.begin() as session:
-            # Only while we still hold the lease: if it ran out and another process took the
-            # message, that process's outcome is the one recorded.
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == msg.id, OutboxMessage.lease_owner == owner)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+        # Only while we still hold the lease: if it ran out and another process took the
+        # message, that process's outcome is the one recorded.
+        await give_back(ctx, OutboxMessage, msg.id, **values)

@@ -25,19 +25,19 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from traitlets import Int
 
 from ..contract import Direction, ObjectState, RequestStatus, ReviewKind, Visibility
 from ..errors import Conflict, Forbidden, NotFound
+from ..jobs import Job, JobContext, LeasedJob, renew
 from ..orm import (
     AirlockRequest,
     ObjectDecision,
@@ -91,10 +91,6 @@ class ReleaseRetryOut(BaseModel):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def crate_filename(rid: str) -> str:
@@ -230,64 +226,35 @@ class _Blocked(Exception):
         self.details = details
 
 
-class ReleaseJob:
+class ReleaseJob(LeasedJob):
     """Package approved egress requests. ``run_once`` returns how many it handled."""
 
     name = "release"
+    model = AirlockRequest
+    # A packaging attempt is counted when it starts (``_start``), not at the claim.
+    count_attempts = False
+    batch_size = Int(5, config=True, help="Requests claimed at most per pass.")
 
-    def __init__(self, owner: str | None = None, batch: int = 5) -> None:
-        self.owner = owner or worker_name()
-        self.batch = batch
-
-    async def run_once(self, ctx: Context) -> int:
-        # Under the reconciler, lease rows carry its process-wide owner name (JobContext).
-        self.owner = getattr(ctx, "owner", "") or self.owner
-        now = utcnow()
-        max_attempts = ctx.settings.release_max_attempts
-        async with ctx.sessions() as session:
-            due = list(
-                await session.scalars(
-                    select(AirlockRequest.id)
-                    .where(*self._due(now, max_attempts))
-                    .order_by(AirlockRequest.updated_at)
-                    .limit(self.batch)
-                )
-            )
-        handled = 0
-        for rid in due:
-            if await self._claim(ctx, rid, now, max_attempts):
-                await self.release(ctx, rid)
-                handled += 1
-        return handled
-
-    @staticmethod
-    def _due(now: datetime, max_attempts: int) -> list[Any]:
+    def due(self, ctx: JobContext) -> list[ColumnElement[bool]]:
         r = AirlockRequest
         return [
             r.direction == Direction.EGRESS.value,
             or_(
-                and_(r.status == S.APPROVED.value, r.attempts < max_attempts),
+                and_(r.status == S.APPROVED.value, r.attempts < ctx.settings.release_max_attempts),
                 # A RELEASING request whose lease ran out: its worker died; redo the work.
                 r.status == S.RELEASING.value,
             ),
-            or_(r.lease_expires_at.is_(None), r.lease_expires_at < now),
         ]
 
-    async def _claim(self, ctx: Context, rid: str, now: datetime, max_attempts: int) -> bool:
-        """Take the lease; exactly one worker's UPDATE matches."""
-        async with ctx.sessions.begin() as session:
-            result = await session.execute(
-                update(AirlockRequest)
-                .where(AirlockRequest.id == rid, *self._due(now, max_attempts))
-                .values(
-                    lease_owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=ctx.settings.release_lease),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+    def order_by(self) -> tuple[Any, ...]:
+        return (AirlockRequest.updated_at,)
 
-    async def release(self, ctx: Context, rid: str) -> bool:
+    async def work(self, ctx: JobContext, ids: list[str]) -> int:
+        for rid in ids:
+            await self.release(ctx, rid)
+        return len(ids)
+
+    async def release(self, ctx: JobContext, rid: str) -> bool:
         """Package one claimed request; True if it is RELEASED afterwards."""
         try:
             started = await self._start(ctx, rid)
@@ -339,25 +306,16 @@ class ReleaseJob:
                 await heartbeat
         return await self._finish(ctx, rid, key, result, released_at, len(snap.files))
 
-    async def _heartbeat(self, ctx: Context, rid: str) -> None:
+    async def _heartbeat(self, ctx: JobContext, rid: str) -> None:
         """Renew the lease while packaging, so a large crate is not taken over mid-way."""
-        period = max(1.0, ctx.settings.release_lease / 3)
         while True:
-            await asyncio.sleep(period)
-            async with ctx.sessions.begin() as session:
-                await session.execute(
-                    update(AirlockRequest)
-                    .where(AirlockRequest.id == rid, AirlockRequest.lease_owner == self.owner)
-                    .values(
-                        lease_expires_at=utcnow() + timedelta(seconds=ctx.settings.release_lease)
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+            await asyncio.sleep(max(1.0, ctx.lease_seconds / 3))
+            await renew(ctx, AirlockRequest, rid)
 
-    async def _start(self, ctx: Context, rid: str) -> tuple[crate.CrateRequest, str] | None:
+    async def _start(self, ctx: JobContext, rid: str) -> tuple[crate.CrateRequest, str] | None:
         async with ctx.sessions.begin() as session:
             r = await lock(session, rid)
-            if r is None or r.lease_owner != self.owner:
+            if r is None or r.lease_owner != ctx.owner:
                 return None
             attempt = r.attempts + 1
             if r.status == S.APPROVED:
@@ -368,8 +326,8 @@ class ReleaseJob:
                 # Workers keep dying on this one (crash loop): stop and call an admin.
                 raise _Blocked(f"packaging did not finish in {attempt - 1} attempts")
             # The transition cleared the lease and the attempt count; this worker keeps both.
-            r.lease_owner = self.owner
-            r.lease_expires_at = utcnow() + timedelta(seconds=ctx.settings.release_lease)
+            r.lease_owner = ctx.owner
+            r.lease_expires_at = ctx.lease_until()
             r.attempts = attempt
             objects = await current_objects(session, r.id)
             if not objects:
@@ -386,7 +344,7 @@ class ReleaseJob:
 
     async def _fail(
         self,
-        ctx: Context,
+        ctx: JobContext,
         rid: str,
         reason: str,
         *,
@@ -396,7 +354,7 @@ class ReleaseJob:
         max_attempts = ctx.settings.release_max_attempts
         async with ctx.sessions.begin() as session:
             r = await lock(session, rid)
-            if r is None or r.lease_owner != self.owner:
+            if r is None or r.lease_owner != ctx.owner:
                 return
             attempts = r.attempts
             if r.status == S.RELEASING:
@@ -442,7 +400,7 @@ class ReleaseJob:
 
     async def _finish(
         self,
-        ctx: Context,
+        ctx: JobContext,
         rid: str,
         key: str,
         result: crate.ZipResult,
@@ -451,7 +409,7 @@ class ReleaseJob:
     ) -> bool:
         async with ctx.sessions.begin() as session:
             r = await lock(session, rid)
-            if r is None or r.status != S.RELEASING or r.lease_owner != self.owner:
+            if r is None or r.status != S.RELEASING or r.lease_owner != ctx.owner:
                 # Another worker took over (our lease expired); its crate wins.
                 lost = True
             else:
@@ -495,12 +453,12 @@ class ReleaseJob:
 # --- the reconciler's other release-related jobs ----------------------------------------------
 
 
-class ExpiryWarningJob:
+class ExpiryWarningJob(Job):
     """Tell the researcher once when their download URL is about to expire."""
 
     name = "release-expiry-warning"
 
-    async def run_once(self, ctx: Context) -> int:
+    async def run_once(self, ctx: JobContext) -> int:
         now = utcnow()
         horizon = now + timedelta(seconds=ctx.settings.release_expiry_warning)
         async with ctx.sessions() as session:
@@ -553,12 +511,12 @@ class ExpiryWarningJob:
         return sent
 
 
-class StuckRequestJob:
+class StuckRequestJob(Job):
     """Alert admins once when a request has waited past the SLA in a waiting state."""
 
     name = "stuck-requests"
 
-    async def run_once(self, ctx: Context) -> int:
+    async def run_once(self, ctx: JobContext) -> int:
         now = utcnow()
         cutoff = now - timedelta(seconds=ctx.settings.stuck_request_sla)
         r = AirlockRequest

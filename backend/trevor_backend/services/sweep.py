@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 from traitlets import Float
-from traitlets.config import Configurable
 
+from ..jobs import Job, JobContext
 from ..orm import IngressUpload, utcnow
 
 
-class StoreSweepJob(Configurable):
+class StoreSweepJob(Job):
     """A reconciler job. Both sweeps are idempotent, so every process may run them: a second
     process finds nothing left to remove."""
 
@@ -34,7 +34,7 @@ class StoreSweepJob(Configurable):
         super().__init__(**kwargs)
         self._next = 0.0
 
-    async def run_once(self, ctx: Any) -> int:
+    async def run_once(self, ctx: JobContext) -> int:
         if time.monotonic() < self._next:
             return 0
         self._next = time.monotonic() + self.interval
