@@ -230,7 +230,7 @@ class OutputsHandler(TrevorHandler):
 
     @tornado.web.authenticated
     def get(self) -> None:
-        from .tagging_server import list_workspace_outputs
+        from .workspace_outputs import list_workspace_outputs
 
         try:
             items = list_workspace_outputs(self.trevor.workspace)
@@ -241,7 +241,7 @@ class OutputsHandler(TrevorHandler):
 
     @tornado.web.authenticated
     def post(self) -> None:
-        from .tagging_server import tag_cell_output
+        from .workspace_outputs import tag_cell_output
 
         try:
             body = self.json_body()
@@ -258,7 +258,7 @@ class UploadOutputHandler(TrevorHandler):
 
     @tornado.web.authenticated
     async def post(self, request_id: str, output_id: str) -> None:
-        from .tagging_server import local_output
+        from .workspace_outputs import local_output
 
         try:
             output: LocalOutput = local_output(self.trevor.workspace, output_id)

@@ -52,7 +52,7 @@ class OutputsWatchHandler(TrevorHandler):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        from .tagging_server import list_workspace_outputs
+        from .workspace_outputs import list_workspace_outputs
 
         workspace = self.trevor.workspace
         since = self.get_argument("since", "")
