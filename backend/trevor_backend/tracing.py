@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 # trace should show, besides the HTTP requests that start it.
 JOB_SPANS = [
     ("trevor_backend.services.agent", "AgentReviewJob", "review", "trevor.agent_review"),
-    ("trevor_backend.services.release", "ReleaseJob", "release", "trevor.release"),
+    ("trevor_backend.services.release_job", "ReleaseJob", "release", "trevor.release"),
 ]
 
 _state: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from tests.backend.review_support import FAILING, PASSING, add_table, run_agent
 from tests.fixtures.backend import LiveBackend
 from trevor_backend.orm import AirlockRequest, AuditEvent, utcnow
-from trevor_backend.services.release import ReleaseJob
+from trevor_backend.services.release_job import ReleaseJob
 
 WAITING = {"SUBMITTED", "AGENT_REVIEW", "HUMAN_REVIEW"}
 DECISIONS = {

@@ -24,7 +24,7 @@ from tests.fixtures.backend import Client, LiveBackend
 from trevor_backend.demo import DEMO_WORLD
 from trevor_backend.orm import AuditEvent, Notification, Review, User
 from trevor_backend.services.notifiers import NotificationView, render_email
-from trevor_backend.services.release import ReleaseJob
+from trevor_backend.services.release_job import ReleaseJob
 
 CHECKERS = ("carol", "dave")
 PRIVATE = "private remark about the south cell"

@@ -17,7 +17,7 @@ from tests.backend.test_ingress import approve_ingress, ingress_request, slot
 from tests.backend.test_release import approved_request, audit_events
 from tests.fixtures.backend import LiveBackend
 from tests.fixtures.seaweedfs import S3Server
-from trevor_backend.services.release import ReleaseJob
+from trevor_backend.services.release_job import ReleaseJob
 from trevor_backend.storage import S3Store
 
 DATA = b"code,label\n" + b"".join(b"C%05d,label %d\n" % (i, i) for i in range(20000))

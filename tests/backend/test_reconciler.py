@@ -70,7 +70,7 @@ def test_default_jobs_include_every_team() -> None:
         "trevor_backend.services.agent.AgentReviewJob",
         "trevor_backend.services.outbox.DispatchJob",
         "trevor_backend.services.outbox.OutboxJob",
-        "trevor_backend.services.release.ReleaseJob",
+        "trevor_backend.services.release_job.ReleaseJob",
     ]
 
 

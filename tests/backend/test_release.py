@@ -30,7 +30,8 @@ from trevor_backend.orm import (
 )
 from trevor_backend.sdc import statbarns
 from trevor_backend.services import signing
-from trevor_backend.services.release import ExpiryWarningJob, ReleaseJob, StuckRequestJob
+from trevor_backend.services.release_job import ReleaseJob
+from trevor_backend.services.sla import ExpiryWarningJob, StuckRequestJob
 
 TABLE = b"region,count\nnorth,12\nsouth,30\n"
 FIGURE = bytes(range(256)) * 40

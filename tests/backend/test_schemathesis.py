@@ -27,7 +27,7 @@ from tests.fixtures.backend import LiveBackend
 from trevor_backend import openapi
 from trevor_backend.auth import create_token
 from trevor_backend.orm import APIToken, Notification, User
-from trevor_backend.services.release import ReleaseJob
+from trevor_backend.services.release_job import ReleaseJob
 from trevor_backend.web import api_routes
 
 MAX_EXAMPLES = 25

@@ -18,7 +18,7 @@ from tests.backend.admin_world import build_world, expected_metrics, raw_events
 from tests.fixtures.backend import LiveBackend
 from trevor_backend.dashboard.render import duration
 from trevor_backend.services.audit_export import verify_csv
-from trevor_backend.services.release import ReleaseJob
+from trevor_backend.services.release_job import ReleaseJob
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

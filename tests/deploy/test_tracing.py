@@ -58,7 +58,7 @@ async def test_requests_sql_s3_and_jobs_are_traced(
         tracing_enabled=True,
         reconciler_jobs=[
             "trevor_backend.services.agent.AgentReviewJob",
-            "trevor_backend.services.release.ReleaseJob",
+            "trevor_backend.services.release_job.ReleaseJob",
         ],
     )
     for name, value in s3_server.env().items():

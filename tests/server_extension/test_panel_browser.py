@@ -808,7 +808,7 @@ class TestWithoutConfiguredProject:
 
 async def test_released_request_offers_the_package(page: Any, lab: Lab, live: Any) -> None:
     from tests.backend.test_release import approved_request, download
-    from trevor_backend.services.release import ReleaseJob
+    from trevor_backend.services.release_job import ReleaseJob
 
     await approved_request(live, title="Released tables")
     assert await ReleaseJob().run_once(live.backend.ctx) == 1  # as the reconciler runs it

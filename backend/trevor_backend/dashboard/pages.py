@@ -15,7 +15,7 @@ from ..handlers.audit import audit_query, stream_csv, time_query
 from ..orm import utcnow
 from ..services.audit_search import request_timeline
 from ..services.metrics_summary import DECISION_EVENTS, OUTCOME_LABELS
-from ..services.release import WAITING_STATES
+from ..services.sla import WAITING_STATES
 from . import charts, session
 from .base import DashboardHandler
 

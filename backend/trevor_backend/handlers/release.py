@@ -7,7 +7,7 @@ import logging
 
 from ..errors import IntegrityFailed, TrevorError
 from ..schemas import Problem
-from ..services.release import ReleaseOut, ReleaseRetryOut
+from ..schemas.release import ReleaseOut, ReleaseRetryOut
 from ..storage.verified import IntegrityFailure, verified_download
 from .base import BaseHandler
 from .spec import operation

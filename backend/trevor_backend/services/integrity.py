@@ -34,7 +34,7 @@ async def report(
 ) -> IntegrityFailed:
     """Audit the failed read, alert admins (first failure of this object), and return the
     problem to answer with."""
-    from .release import admin_ids
+    from .notify import admin_ids
 
     log.error("integrity failure on %s (object %s): %s", surface, obj.id, failure.detail)
     async with ctx.sessions.begin() as session:

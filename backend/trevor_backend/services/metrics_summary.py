@@ -42,7 +42,7 @@ from ..schemas import (
 )
 from .audit_search import reader_scope
 from .context import Context
-from .release import WAITING_STATES
+from .sla import WAITING_STATES
 
 S = RequestStatus
 DECISION_EVENTS = {

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contract import CHECKER_ROLES, RequestStatus
-from ..orm import AirlockRequest, Membership, Notification
+from ..orm import AirlockRequest, Membership, Notification, User
 from ..principal import Principal
 
 S = RequestStatus
@@ -39,6 +39,10 @@ async def checkers_of(session: AsyncSession, project_id: str) -> list[str]:
         )
     )
     return list(rows)
+
+
+async def admin_ids(session: AsyncSession) -> list[str]:
+    return list(await session.scalars(select(User.id).where(User.admin.is_(True))))
 
 
 async def notify_users(
