@@ -12,11 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
-from tests.backend.test_events import Stream
+from tests.backend.test_events import Stream, _audit_seqs
 from tests.fixtures.backend import LiveBackend, start_backend
 from tests.fixtures.processes import BackendProcess
+from trevor_backend.services.eventbus import CHANNEL, PROCESS_TAG
 
 STREAMS = 20
 
@@ -54,6 +57,28 @@ async def test_local_commits_reach_streams_without_any_polling(live: LiveBackend
     own = (await live.client("bob").create_request(project="p2", title="mine"))["id"]
     assert (await bob.event(wait=30))["request_id"] == own
     for s in (alice, bob, root):
+        s.close()
+
+
+async def test_streams_opened_together_get_every_event_once_in_order(live: LiveBackend) -> None:
+    """Streams that subscribe at the same moment share one bus task (one per stream would
+    read each new row once per task and hand streams duplicates), and every stream receives
+    every event once, in log order, however the bus handed it over."""
+    never_poll(live)
+    streams = await asyncio.gather(*(Stream.open(live, "alice") for _ in range(STREAMS)))
+    assert [t.get_name() for t in asyncio.all_tasks()].count("trevor-event-bus") == 1
+    alice = live.client("alice")
+    created = await asyncio.gather(*(alice.create_request(title=f"fan {i}") for i in range(5)))
+    rids = [r["id"] for r in created]
+    for rid in rids:
+        assert (await alice.post(f"/api/v1/requests/{rid}/withdraw")).status == 200
+    expected = sorted([seq for rid in rids for seq in await _audit_seqs(live, rid)])
+    for s in streams:
+        seen: list[int] = []
+        while not seen or seen[-1] < expected[-1]:
+            seen.append((await s.event(wait=30))["seq"])
+        assert seen == sorted(set(seen))  # in order, none twice
+        assert [seq for seq in seen if seq in expected] == expected
         s.close()
 
 
@@ -119,6 +144,38 @@ async def test_postgres_notify_reaches_a_stream_in_another_process(
         s.close()
     finally:
         await asyncio.to_thread(proc.stop)
+        server.stop()
+        await server.close_all_connections()
+        await here.backend.close()
+
+
+async def test_this_process_notifications_are_tagged_and_not_read_twice(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A commit here wakes this process's bus through ``after_commit``; its NOTIFY carries the
+    process's tag so the bus's own LISTEN does not read the log a second time for it, while a
+    NOTIFY from any other writer still wakes it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    here, server = await start_backend(postgres_url, data)
+    url = make_url(postgres_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+    try:
+        await conn.add_listener(CHANNEL, lambda *args: payloads.put_nowait(args[3]))
+        stream = await Stream.open(here, "alice")  # starts the bus and its LISTEN
+        await here.client("alice").create_request(title="tagged")
+        assert await asyncio.wait_for(payloads.get(), 30) == PROCESS_TAG
+        await stream.event(wait=30)
+        bus = here.backend.events
+        bus._dirty.clear()
+        bus._notified(conn, 0, CHANNEL, PROCESS_TAG)
+        assert not bus._dirty.is_set()
+        bus._notified(conn, 0, CHANNEL, "")  # another process (or an untagged NOTIFY)
+        assert bus._dirty.is_set()
+        stream.close()
+    finally:
+        await conn.close()
         server.stop()
         await server.close_all_connections()
         await here.backend.close()

@@ -11,7 +11,6 @@ seconds, so proxies keep the connection open and a vanished client is noticed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import FieldError, ValidationFailed
 from ..principal import Principal
 from ..schemas import Problem
-from ..services.eventbus import Subscription
+from ..services.eventbus import Row, Subscription
 from ..services.events import EventFeed, event_data, visible
 from .base import BaseHandler, strict_int
 from .notifications import flag
@@ -46,6 +45,10 @@ class EventsHandler(BaseHandler):
     _closed: asyncio.Event | None = None
 
     _sub: Subscription | None = None
+    #: the stream's position and caller, shared by ``_follow`` and ``_deliver``
+    _cursor: int = 0
+    _principal: Principal
+    _last_write: float = 0.0
 
     def on_connection_close(self) -> None:
         if self._closed is not None:
@@ -154,47 +157,88 @@ class EventsHandler(BaseHandler):
         principal: Principal,
         heartbeat: float,
     ) -> None:
-        """Send events as the process's event bus announces them; no polling of our own."""
+        """Send events as the process's event bus announces them; no polling of our own.
+
+        While this task waits, the bus may send new events for it (``_deliver``); the task
+        itself sends what needs awaiting: a backlog from the database, a client that is
+        behind, a re-check of the caller."""
         assert self._closed is not None
-        last_write = last_auth = time.monotonic()
+        self._cursor, self._principal = cursor, principal
+        self._last_write = last_auth = time.monotonic()
         while not self._closed.is_set():
             sub.wake.clear()  # before reading, so a wake during the read is not lost
-            rows = sub.bus.since(cursor)
+            rows = sub.bus.since(self._cursor)
             reauth = False
             if rows is None:
                 # Further behind than the bus remembers: read the backlog from the database.
-                batch = await feed.after(principal, cursor)
-                cursor, events, caught_up = batch.cursor, batch.events, batch.caught_up
+                batch = await feed.after(self._principal, self._cursor)
+                self._cursor, events, caught_up = batch.cursor, batch.events, batch.caught_up
             else:
-                events = [
-                    event_data(principal, r.event, r.actor_role)
-                    for r in rows
-                    if visible(principal, r.request)
-                ]
+                events = self._render(rows)
                 # A revoked token or a changed membership narrows the stream at once.
-                reauth = any(r.event.type.startswith(REAUTH_EVENTS) for r in rows)
-                cursor = rows[-1].event.seq if rows else cursor
+                reauth = _needs_reauth(rows)
+                self._cursor = rows[-1].event.seq if rows else self._cursor
                 caught_up = True
             if events:
                 await self._send("".join(_frame(e) for e in events))
-                last_write = time.monotonic()
+                self._last_write = time.monotonic()
             if not caught_up:
                 continue  # more backlog: no pause
             now = time.monotonic()
-            if now - last_write >= heartbeat:
+            if now - self._last_write >= heartbeat:
                 await self._send(": keepalive\n\n")
-                last_write = now
+                self._last_write = now
             if reauth or now - last_auth >= REAUTH_SECONDS:
                 again = await self._reauthenticate()
                 if again is None:
                     break  # token revoked or expired: end the stream
-                principal, last_auth = again, now
+                self._principal, last_auth = again, now
             wait = min(
-                heartbeat - (time.monotonic() - last_write),
+                heartbeat - (time.monotonic() - self._last_write),
                 REAUTH_SECONDS - (time.monotonic() - last_auth),
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), timeout=max(0.01, wait))
+            sub.deliver = self._deliver
+            try:
+                # asyncio.timeout, not wait_for: no extra task per wait on every stream.
+                async with asyncio.timeout(max(0.01, wait)):
+                    await sub.wake.wait()
+            except TimeoutError:
+                pass
+            finally:
+                sub.deliver = None
+
+    def _render(self, rows: list[Row]) -> list[dict[str, Any]]:
+        p = self._principal
+        return [event_data(p, r.event, r.actor_role) for r in rows if visible(p, r.request)]
+
+    def _deliver(self) -> bool:
+        """Called by the bus, while ``_follow`` waits, when it has buffered new rows: send this
+        caller's events now, with no task switch. False leaves them to ``_follow``: a closed
+        or slow client (its previous write still pending), rows the buffer no longer holds,
+        or an event after which the caller must be checked again."""
+        assert self._closed is not None and self._sub is not None
+        # Tornado's HTTP/1 connection: its IOStream tells whether a write is still pending.
+        stream = getattr(self.request.connection, "stream", None)
+        if self._closed.is_set() or stream is None or stream.closed() or stream.writing():
+            return False
+        rows = self._sub.bus.since(self._cursor)
+        if rows is None or _needs_reauth(rows):
+            return False
+        if not rows:
+            return True
+        events = self._render(rows)
+        self._cursor = rows[-1].event.seq
+        if events:
+            self.write("".join(_frame(e) for e in events))
+            # Not awaited: the bytes go to the socket now; a client that cannot take them
+            # leaves the stream "writing", and the next events go through _follow.
+            self.flush()
+            self._last_write = time.monotonic()
+        return True
+
+
+def _needs_reauth(rows: list[Row]) -> bool:
+    return any(r.event.type.startswith(REAUTH_EVENTS) for r in rows)
 
 
 def _frame(data: dict[str, Any]) -> str:

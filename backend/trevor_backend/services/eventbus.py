@@ -12,9 +12,11 @@ Streams do not poll the database. A process learns that the audit log grew from:
   looks for a new head every ``events_poll_interval`` seconds.
 
 On a wake the bus reads the new rows once (with the actor's role and the request, for the
-visibility rules) into a bounded buffer and wakes its streams; each stream filters and
-renders its own events from the buffer (``services/events.py``). A stream that fell behind the
-buffer reads from the database instead.
+visibility rules) into a bounded buffer and hands them to its streams in one pass: a stream
+that is waiting for events and whose client keeps up filters, renders and writes its events
+right there (its ``deliver`` hook), without a task switch per stream; any other stream is
+woken and does the same from its own task, with backpressure (``handlers/events.py``). A
+stream that fell behind the buffer reads from the database instead.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +47,9 @@ BUFFER = 4096
 PG_SAFETY_POLL = 30.0
 
 _buses: weakref.WeakSet[EventBus] = weakref.WeakSet()
+#: The payload of this process's NOTIFYs: its own commits have already woken its buses
+#: (``after_commit``), so its listeners skip them rather than read the log a second time.
+PROCESS_TAG = uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,9 @@ class Subscription:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self.wake = asyncio.Event()
+        #: Set by a stream while it waits: called by the bus with new rows buffered, it sends
+        #: them at once and answers True, or False to be woken instead.
+        self.deliver: Callable[[], bool] | None = None
 
     def close(self) -> None:
         self.bus._subscribers.discard(self)
@@ -75,6 +85,7 @@ class EventBus:
         self._listener: Any = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = asyncio.Event()
         _buses.add(self)
 
     # --- streams --------------------------------------------------------------------------
@@ -96,7 +107,14 @@ class EventBus:
             return []
         if not self.rows or self.rows[0].event.seq > cursor + 1:
             return None
-        return [r for r in self.rows if r.event.seq > cursor]
+        # From the newest back: a caught-up stream costs its new rows, not the whole buffer.
+        newer: list[Row] = []
+        for row in reversed(self.rows):
+            if row.event.seq <= cursor:
+                break
+            newer.append(row)
+        newer.reverse()
+        return newer
 
     # --- signals --------------------------------------------------------------------------
 
@@ -115,14 +133,12 @@ class EventBus:
             loop.call_soon_threadsafe(self._dirty.set)
 
     async def _ensure_started(self) -> None:
-        if self._task is not None:
-            return
-        self._loop = asyncio.get_running_loop()
-        async with self.ctx.sessions() as session:
-            self.head = int(await session.scalar(select(func.max(AuditEvent.seq))) or 0)
-        if self.ctx.dialect == "postgresql":
-            await self._listen()
-        self._task = asyncio.create_task(self._run(), name="trevor-event-bus")
+        # The task is created before any await, so streams subscribing together start one
+        # bus task (and one LISTEN connection), not one each.
+        if self._task is None:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.create_task(self._run(), name="trevor-event-bus")
+        await self._started.wait()
 
     async def _listen(self) -> None:
         import asyncpg
@@ -130,7 +146,7 @@ class EventBus:
         url = self.ctx.engine.url.set(drivername="postgresql")
         try:
             conn = await asyncpg.connect(url.render_as_string(hide_password=False))
-            await conn.add_listener(CHANNEL, lambda *_: self._dirty.set())
+            await conn.add_listener(CHANNEL, self._notified)
             conn.add_termination_listener(lambda *_: self._lost())
         except Exception:
             log.warning("LISTEN %s failed; falling back to polling", CHANNEL, exc_info=True)
@@ -139,11 +155,21 @@ class EventBus:
         self._listener = conn
         self._dirty.set()  # anything committed while we were not listening
 
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload != PROCESS_TAG:
+            self._dirty.set()
+
     def _lost(self) -> None:
         self._listener = None
         self._dirty.set()
 
     async def _run(self) -> None:
+        try:
+            self.head = await self._read_head()
+            if self.ctx.dialect == "postgresql":
+                await self._listen()
+        finally:
+            self._started.set()
         while not self._closed:
             if not self._subscribers:
                 # Idle: no polling and no memory; a local commit only sets the dirty flag.
@@ -196,6 +222,12 @@ class EventBus:
         if len(found) == BUFFER:
             self._dirty.set()  # more to read
         for sub in list(self._subscribers):
+            deliver = sub.deliver
+            try:
+                if deliver is not None and deliver():
+                    continue
+            except Exception:
+                log.warning("event bus: delivering to a stream failed", exc_info=True)
             sub.wake.set()
 
     async def close(self) -> None:
@@ -237,7 +269,7 @@ def _before_commit(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         # Delivered to every LISTENing process when (and only if) this transaction commits.
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.execute(text(f"NOTIFY {CHANNEL}, '{PROCESS_TAG}'"))
 
 
 @event.listens_for(Session, "after_commit")
