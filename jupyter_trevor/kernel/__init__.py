@@ -1,9 +1,7 @@
-"""The kernel side of trevor: SDC-aware helpers, tagging, the tag form and display."""
+"""The kernel side of trevor: the SDC-aware analysis API, the pre-check, tagging, the tag form
+and display."""
 
-from .config import configure, current_params
-from .display import TrevorFrame
-from .helpers import (
-    check,
+from .analysis import (
     crosstab,
     describe,
     hist,
@@ -14,6 +12,9 @@ from .helpers import (
     suppress,
     survival,
 )
+from .config import configure, current_params
+from .display import TrevorFrame
+from .precheck import check
 from .tagging import TaggedOutput, outputs, provenance, tag
 from .widgets import form
 

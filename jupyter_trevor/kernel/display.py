@@ -1,72 +1,24 @@
-"""Results that carry their evidence, and how they render in a notebook.
-
-Tables come back as ``TrevorFrame``: a ``pandas.DataFrame`` subclass whose derived objects
-(``.head()``, arithmetic, ...) are plain DataFrames, so evidence stays bound to exactly the
-table it describes. Other objects (figures, model results) are tracked by identity in a
-weak registry.
-"""
+"""How results render in a notebook: tables with their SDC pre-check (failing cells marked),
+and the verdict banner shown under a cell."""
 
 from __future__ import annotations
 
 import html
-import weakref
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trevor_backend.sdc.evidence import TableEvidence
 from trevor_backend.sdc.report import ObjectReport
 
-_REGISTRY: dict[int, tuple[weakref.ref[Any], Any]] = {}
+from .evidence import EvidenceFrame
+from .precheck import check
 
 
-def attach(obj: Any, evidence: TableEvidence | dict[str, Any]) -> Any:
-    if isinstance(obj, TrevorFrame):
-        obj._trevor_evidence = evidence
-        return obj
-    key = id(obj)
-
-    def _forget(_: Any, key: int = key) -> None:
-        _REGISTRY.pop(key, None)
-
-    try:
-        ref = weakref.ref(obj, _forget)
-    except TypeError:
-        # Objects that cannot be weakly referenced keep an attribute instead.
-        obj._trevor_evidence = evidence
-        return obj
-    _REGISTRY[key] = (ref, evidence)
-    return obj
-
-
-def evidence_of(obj: Any) -> TableEvidence | dict[str, Any] | None:
-    found = getattr(obj, "_trevor_evidence", None) if isinstance(obj, TrevorFrame) else None
-    if found is not None:
-        return found
-    entry = _REGISTRY.get(id(obj))
-    if entry is not None and entry[0]() is obj:
-        return entry[1]
-    return getattr(obj, "_trevor_evidence", None) if not isinstance(obj, pd.DataFrame) else None
-
-
-class TrevorFrame(pd.DataFrame):
-    """A DataFrame returned by a trevor helper, with its SDC evidence attached."""
-
-    _metadata = ["_trevor_evidence"]
-    _trevor_evidence: Any = None
-
-    @property
-    def _constructor(self) -> type[pd.DataFrame]:
-        return pd.DataFrame
-
-    @property
-    def trevor_evidence(self) -> Any:
-        return self._trevor_evidence
+class TrevorFrame(EvidenceFrame):
+    """A DataFrame returned by a trevor helper, with its SDC evidence attached; in a notebook
+    it shows its pre-check."""
 
     def _repr_html_(self) -> str | None:
-        from .helpers import check
-
         try:
             report = check(self)
         except Exception as exc:  # the table must still render if the check breaks

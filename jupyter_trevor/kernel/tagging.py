@@ -11,7 +11,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,9 @@ from trevor_backend.sdc.evidence import TableEvidence, evidence_to_json
 
 from .. import workspace
 from .config import current_params, workspace_root
-from .display import evidence_of
-from .helpers import check_with_evidence
-
-# Statbarns chosen with tag(), so check() on the same object later uses the same one.
-_TAGGED: dict[int, tuple[weakref.ref[Any], str]] = {}
+from .display import verdict_banner
+from .evidence import evidence_of
+from .precheck import check_with_evidence, remember_statbarn
 
 _MEDIA_TYPES = {
     ".csv": "text/csv",
@@ -85,8 +82,6 @@ class TaggedOutput:
 
         from trevor_backend.sdc.report import ObjectReport
 
-        from .display import verdict_banner
-
         report = ObjectReport.from_dict(self.record["report"])
         return (
             f"<div>Tagged <b>{escape(self.record['metadata'].get('title') or self.id)}</b>"
@@ -95,24 +90,6 @@ class TaggedOutput:
 
     def __repr__(self) -> str:
         return f"<TaggedOutput {self.id} v{self.version} {self.status}>"
-
-
-def tagged_statbarn(obj: Any) -> str | None:
-    entry = _TAGGED.get(id(obj))
-    if entry is not None and entry[0]() is obj:
-        return entry[1]
-    return None
-
-
-def _remember(obj: Any, statbarn: str | None) -> None:
-    if statbarn is None:
-        return
-    key = id(obj)
-    try:
-        ref = weakref.ref(obj, lambda _r, key=key: _TAGGED.pop(key, None))
-    except TypeError:
-        return
-    _TAGGED[key] = (ref, statbarn)
 
 
 def _kind(obj: Any) -> str:
@@ -319,7 +296,7 @@ def tag(
         }
         written = workspace.write_output(root, output_id, path, record)
     written["path"] = str(workspace.output_dir(root, output_id) / written["filename"])
-    _remember(obj, statbarn)
+    remember_statbarn(obj, statbarn)
     return TaggedOutput(written)
 
 

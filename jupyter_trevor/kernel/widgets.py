@@ -7,8 +7,9 @@ from typing import Any
 
 from trevor_backend.sdc import statbarns as sb
 
-from .display import evidence_of, verdict_banner
-from .helpers import check
+from .display import verdict_banner
+from .evidence import evidence_of
+from .precheck import check
 from .tagging import TaggedOutput, tag
 
 

@@ -13,7 +13,7 @@ import pytest
 import jupyter_trevor as trevor
 from jupyter_trevor import workspace
 from jupyter_trevor.kernel import config
-from jupyter_trevor.kernel.display import evidence_of
+from jupyter_trevor.kernel.evidence import evidence_of
 from trevor_backend.sdc import check_object
 
 matplotlib.use("Agg")

@@ -259,7 +259,7 @@ def test_histogram_counts_the_maximum(tmp_path, monkeypatch) -> None:
     figure = trevor.hist(df, "v", bins=2)
     evidence = trevor.check(figure)
     assert evidence.status == "pass"
-    from jupyter_trevor.kernel.display import evidence_of
+    from jupyter_trevor.kernel.evidence import evidence_of
 
     assert evidence_of(figure).n[:, 0].tolist() == [15, 10]
     # One record fewer in the last bin fails in both engines.

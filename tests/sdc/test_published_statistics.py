@@ -10,6 +10,7 @@ import pytest
 import jupyter_trevor as trevor
 from tests.sdc import acro_runner as ar
 from trevor_backend.sdc import evidence_from_json
+from trevor_backend.sdc.report import ObjectReport
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -33,7 +34,7 @@ def cell(table: pd.DataFrame, row: str, block: tuple, col: str) -> tuple[int, in
     return (list(table.index).index(row), columns.index((*block, col)))
 
 
-def flagged(report: trevor.kernel.helpers.ObjectReport) -> set[tuple[int, int]]:
+def flagged(report: ObjectReport) -> set[tuple[int, int]]:
     return {(i, j) for f in report.findings if f.status == "fail" for i, j in f.positions}
 
 

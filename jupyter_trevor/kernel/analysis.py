@@ -1,7 +1,7 @@
 """SDC-aware analysis helpers: the usual result plus the evidence, from one pass over the data.
 
 Each helper returns what pandas / matplotlib / statsmodels return (tables as ``TrevorFrame``,
-a DataFrame) with the evidence attached; ``check`` turns it into a verdict.
+a DataFrame) with the evidence attached; ``precheck.check`` turns it into a verdict.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from trevor_backend.sdc import statbarns as sb
 from trevor_backend.sdc import suppression
 from trevor_backend.sdc.blocks import combine
 from trevor_backend.sdc.evidence import TableEvidence, model_evidence, survival_evidence
-from trevor_backend.sdc.report import ObjectReport, check_evidence
 from trevor_backend.sdc.tabulate import crosstab_with_evidence, table_evidence
 
 from .config import current_params
-from .display import TrevorFrame, attach, evidence_of, verdict_banner
+from .display import TrevorFrame, verdict_banner
+from .evidence import attach, evidence_of
+from .precheck import check
 
 Labels = Sequence[Any]
 
@@ -514,24 +515,6 @@ def _announce(obj: Any) -> None:
     if get_ipython() is None:
         return
     display(HTML(verdict_banner(check(obj))))
-
-
-def check(result: Any, statbarn: str | None = None, **params: Any) -> ObjectReport:
-    """The SDC pre-check of a helper's result (SPEC §9 ``trevor.check``)."""
-    evidence = evidence_of(result)
-    chosen = statbarn
-    if chosen is None:
-        from .tagging import tagged_statbarn
-
-        chosen = tagged_statbarn(result)
-    return check_with_evidence(result, evidence, chosen, current_params(**params))
-
-
-def check_with_evidence(
-    result: Any, evidence: Any, statbarn: str | None, params: Any
-) -> ObjectReport:
-    table = result if isinstance(result, pd.DataFrame) else None
-    return check_evidence(statbarn=statbarn, table=table, evidence=evidence, params=params)
 
 
 def suppress(result: pd.DataFrame, **params: Any) -> TrevorFrame:
