@@ -79,9 +79,9 @@ def combine(
     out.extra["blocks"] = blocks
     exact = np.zeros(shape, dtype=bool)
     for positions, ev, _ in parts:
-        recorded = ev.extra.get("exact_sums")
-        if isinstance(recorded, list) and np.shape(recorded) == ev.shape:
-            exact[:, positions] = np.asarray(recorded, dtype=bool)
+        recorded = ev.exact_sums()
+        if recorded is not None:
+            exact[:, positions] = recorded
     out.extra["exact_sums"] = exact.tolist()
     return out
 
@@ -108,9 +108,9 @@ def block(ev: TableEvidence, spec: dict[str, Any]) -> TableEvidence:
             setattr(sub, name, array[:, positions])
     if ev.extra.get("normalize"):
         sub.extra["normalize"] = ev.extra["normalize"]
-    recorded = ev.extra.get("exact_sums")
-    if isinstance(recorded, list) and np.shape(recorded) == ev.shape:
-        sub.extra["exact_sums"] = np.asarray(recorded, dtype=bool)[:, positions].tolist()
+    recorded = ev.exact_sums()
+    if recorded is not None:
+        sub.extra["exact_sums"] = recorded[:, positions].tolist()
     suppressed = [
         [i, positions.index(j)] for i, j in ev.extra.get("suppressed", []) if j in positions
     ]

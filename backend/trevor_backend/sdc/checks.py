@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from fractions import Fraction
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 
@@ -52,7 +52,10 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
-        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data})
+        known: dict[str, Any] = {
+            f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data
+        }
+        return cls(**known)
 
 
 def _jsonable(x: Any) -> Any:
@@ -208,7 +211,8 @@ def _insufficient_top(ev: TableEvidence, needed: int) -> np.ndarray:
     """Cells with more contributors than the evidence kept largest values for."""
     assert ev.largest is not None
     kept = ev.largest.shape[2]
-    return (needed > kept) & (ev.n_values > kept)
+    insufficient: np.ndarray = (needed > kept) & (ev.n_values > kept)
+    return insufficient
 
 
 # Exact decisions at the limit. A cell's sum is exact, whatever the order of its records,
@@ -240,10 +244,8 @@ def _decide(
     near = np.abs(lhs - rhs) <= band
     if not near.any():
         return holds
-    exact = np.zeros(ev.shape, dtype=bool)
-    recorded = ev.extra.get("exact_sums")
-    if isinstance(recorded, list) and np.shape(recorded) == ev.shape:
-        exact = np.asarray(recorded, dtype=bool)
+    recorded = ev.exact_sums()
+    exact = recorded if recorded is not None else np.zeros(ev.shape, dtype=bool)
     for i, j in np.argwhere(near):
         if not exact[i, j]:
             holds[i, j] = True
@@ -253,7 +255,7 @@ def _decide(
     return holds
 
 
-def _fraction(x: float) -> Fraction:
+def _fraction(x: SupportsFloat) -> Fraction:
     return Fraction(float(x))
 
 

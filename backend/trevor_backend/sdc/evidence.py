@@ -76,7 +76,8 @@ class TableEvidence:
         """Records with a non-missing value (the contributors to a magnitude statistic)."""
         if self.n_missing is None:
             return self.n
-        return self.n - self.n_missing
+        n_values: np.ndarray = self.n - self.n_missing
+        return n_values
 
     def margin_mask(self) -> np.ndarray:
         mask = np.zeros(self.shape, dtype=bool)
@@ -110,6 +111,15 @@ class TableEvidence:
             if i is not None and j is not None:
                 mask[i, j] = True
         return mask
+
+    def exact_sums(self) -> np.ndarray | None:
+        """Per cell, whether its sum is exact in any order (``exact_sums`` recorded at source),
+        when what was recorded has the table's shape."""
+        recorded = self.extra.get("exact_sums")
+        if not isinstance(recorded, list):
+            return None
+        exact = np.asarray(recorded, dtype=bool)
+        return exact if exact.shape == self.shape else None
 
     def cell_labels(self, i: int, j: int) -> list[list[Any]]:
         return [_json_labels(self.rows[i]), _json_labels(self.cols[j])]
@@ -269,11 +279,14 @@ def _json_labels(labels: Sequence[Any]) -> list[Any]:
 
 
 def _grid_to_json(array: np.ndarray, integer: bool = False) -> list[Any]:
+    cells: list[Any]
     if integer:
-        return np.asarray(array, dtype=np.int64).tolist()
+        cells = np.asarray(array, dtype=np.int64).tolist()
+        return cells
     out = np.asarray(array, dtype=object)
     out[~np.isfinite(np.asarray(array, dtype=float))] = None
-    return out.tolist()
+    cells = out.tolist()
+    return cells
 
 
 def _nulls_to_nan(raw: Any) -> Any:
@@ -287,7 +300,8 @@ def _nulls_to_nan(raw: Any) -> Any:
 def _maybe_int(array: np.ndarray | None) -> np.ndarray | None:
     if array is None:
         return None
-    return np.nan_to_num(array, nan=0).astype(np.int64)
+    counts: np.ndarray = np.nan_to_num(array, nan=0).astype(np.int64)
+    return counts
 
 
 def model_evidence(

@@ -93,7 +93,8 @@ def quantity(ev: TableEvidence, kind: str) -> np.ndarray:
     """The additive quantity per cell of the published table."""
     if kind == "magnitude":
         assert ev.sum is not None
-        return np.nan_to_num(np.asarray(ev.sum, dtype=float), nan=0.0)
+        magnitude: np.ndarray = np.nan_to_num(np.asarray(ev.sum, dtype=float), nan=0.0)
+        return magnitude
     if ev.statistic == "count" and ev.has_values:
         return ev.n_values.astype(float)
     return ev.n.astype(float)
@@ -159,7 +160,11 @@ def build(ev: TableEvidence, kind: str | None = None, public_min: int = 1) -> Li
     nrd, ncd = rcodes.shape[1], ccodes.shape[1]
     dims = nrd + ncd
     coords = np.zeros((len(inner_rows) * len(inner_cols), dims), dtype=np.int64)
-    inner_n = ev.n[np.ix_(inner_rows, inner_cols)].ravel() if inner_rows and inner_cols else []
+    inner_n: np.ndarray = (
+        ev.n[np.ix_(inner_rows, inner_cols)].ravel()
+        if inner_rows and inner_cols
+        else np.zeros(0, dtype=np.int64)
+    )
     if inner_rows and inner_cols and dims:
         coords = np.concatenate(
             [
@@ -199,16 +204,19 @@ def build(ev: TableEvidence, kind: str | None = None, public_min: int = 1) -> Li
                         rows_data.append([int(k) for k in members])
                         totals.append(None)
 
-    data, cols, indptr, rhs = [], [], [0], []
-    for members, total in zip(rows_data, totals, strict=True):
-        cols.extend(members)
-        data.extend([1.0] * len(members))
+    data: list[float] = []
+    cols: list[int] = []
+    indptr = [0]
+    rhs: list[float] = []
+    for row, total in zip(rows_data, totals, strict=True):
+        cols.extend(row)
+        data.extend([1.0] * len(row))
         if total is not None:
             cols.append(total)
             data.append(-1.0)
             rhs.append(0.0)
         else:
-            rhs.append(float(np.sum(value[members])))
+            rhs.append(float(np.sum(value[row])))
         indptr.append(len(cols))
     relations = sparse.csr_matrix(
         (np.array(data), np.array(cols, dtype=np.int64), np.array(indptr)),

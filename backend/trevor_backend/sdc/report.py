@@ -196,10 +196,10 @@ def check_evidence(
         counted = counts_from_table(table)
         if counted is not None:
             for rule in (checks.threshold, checks.zeros):
-                found = rule(counted, params)
-                if found is not None:
-                    found.message += " (read from the published table: no evidence)"
-                    findings.append(found)
+                measured = rule(counted, params)
+                if measured is not None:
+                    measured.message += " (read from the published table: no evidence)"
+                    findings.append(measured)
             notes.append("threshold and zeros measured on the published counts")
     if sb.LINKED_TABLES in (entry.checks if entry else ()):
         if released is None:
@@ -280,7 +280,7 @@ def _column(evidence: TableEvidence, j: int) -> TableEvidence:
         col_names=[],
         rows=evidence.rows,
         cols=[evidence.cols[j]],
-        n=col(evidence.n),
+        n=evidence.n[:, j : j + 1],
         value=col(evidence.value),
         n_missing=col(evidence.n_missing),
         sum=col(evidence.sum),

@@ -50,7 +50,7 @@ ADVICE = (
 class Unprotectable(Exception):
     """No suppression of this table protects every primary cell."""
 
-    def __init__(self, cells: list[tuple[int, int]], why: list[str]) -> None:
+    def __init__(self, cells: list[tuple[int, ...]], why: list[str]) -> None:
         super().__init__("; ".join(why))
         self.cells = cells
         self.why = why
@@ -396,7 +396,8 @@ def suggestion_json(
 def _to_json(array: np.ndarray) -> list[list[Any]]:
     out = np.asarray(array, dtype=object)
     out[~np.isfinite(np.asarray(array, dtype=float))] = None
-    return out.tolist()
+    rows: list[list[Any]] = out.tolist()
+    return rows
 
 
 def apply(table: Any, suggestion: dict[str, Any]) -> Any:

@@ -24,24 +24,49 @@ def _is_margin(label: tuple[Any, ...], margins_name: Any) -> bool:
 
 
 @dataclasses.dataclass
+class _Magnitudes:
+    """Per-cell facts of the aggregated variable: (R, C) arrays, ``largest`` (R, C, K)."""
+
+    n_missing: np.ndarray
+    sum: np.ndarray
+    negatives: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    largest: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int], k: int) -> _Magnitudes:
+        return cls(
+            n_missing=np.zeros(shape, dtype=np.int64),
+            sum=np.zeros(shape),
+            negatives=np.zeros(shape, dtype=np.int64),
+            min=np.full(shape, np.nan),
+            max=np.full(shape, np.nan),
+            largest=np.full((*shape, k), np.nan),
+        )
+
+
+@dataclasses.dataclass
+class _Exactness:
+    """Per cell: all values whole numbers / whole multiples of 2**-24, and the sum of sizes."""
+
+    integral: np.ndarray
+    dyadic: np.ndarray
+    size: np.ndarray
+
+
+@dataclasses.dataclass
 class _Grid:
-    """Facts per combination of observed key values, on the dense product grid."""
+    """Facts per combination of observed key values, on the dense product grid; ``values``
+    and ``exactness`` only when the table aggregates a variable."""
 
     row_index: pd.MultiIndex
     col_index: pd.MultiIndex
     n: np.ndarray  # (R, C)
-    n_missing: np.ndarray | None = None
-    sum: np.ndarray | None = None
-    negatives: np.ndarray | None = None
-    min: np.ndarray | None = None
-    max: np.ndarray | None = None
-    largest: np.ndarray | None = None  # (R, C, K)
+    values: _Magnitudes | None = None
+    exactness: _Exactness | None = None
     row_uniques: list[Any] = dataclasses.field(default_factory=list)
     col_uniques: list[Any] = dataclasses.field(default_factory=list)
-    # Per cell: all values whole numbers / whole multiples of 2**-24, and the sum of sizes.
-    integral: np.ndarray | None = None
-    dyadic: np.ndarray | None = None
-    size: np.ndarray | None = None
 
 
 def _factorize(keys: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
@@ -137,29 +162,34 @@ def _grid(
         raise ValueError("values and keys have different lengths")
     missing = np.isnan(v)
     if missing.any():
-        grid.n_missing = np.bincount(code[missing], minlength=ncells).reshape(nr, nc)
+        n_missing = np.bincount(code[missing], minlength=ncells).reshape(nr, nc)
         code = code[~missing]
         v = v[~missing]
     else:
-        grid.n_missing = np.zeros((nr, nc), dtype=np.int64)
-    grid.sum = np.bincount(code, weights=v, minlength=ncells).reshape(nr, nc)
-    grid.size = np.bincount(code, weights=np.abs(v), minlength=ncells).reshape(nr, nc)
-    grid.integral = (
-        np.bincount(code, weights=v != np.round(v), minlength=ncells).reshape(nr, nc) == 0
-    )
+        n_missing = np.zeros((nr, nc), dtype=np.int64)
     scaled = v * _DYADIC
-    grid.dyadic = (
-        np.bincount(code, weights=scaled != np.round(scaled), minlength=ncells).reshape(nr, nc) == 0
+    grid.exactness = _Exactness(
+        integral=np.bincount(code, weights=v != np.round(v), minlength=ncells).reshape(nr, nc) == 0,
+        dyadic=np.bincount(code, weights=scaled != np.round(scaled), minlength=ncells).reshape(
+            nr, nc
+        )
+        == 0,
+        size=np.bincount(code, weights=np.abs(v), minlength=ncells).reshape(nr, nc),
     )
-    grid.negatives = np.bincount(code[v < 0], minlength=ncells).reshape(nr, nc)
     largest, minimum = _top_k(code, v, ncells, top_k)
-    grid.largest = largest.reshape(nr, nc, top_k)
-    grid.max = largest[:, 0].reshape(nr, nc)
-    grid.min = minimum.reshape(nr, nc)
+    grid.values = _Magnitudes(
+        n_missing=n_missing,
+        sum=np.bincount(code, weights=v, minlength=ncells).reshape(nr, nc),
+        negatives=np.bincount(code[v < 0], minlength=ncells).reshape(nr, nc),
+        min=minimum.reshape(nr, nc),
+        max=largest[:, 0].reshape(nr, nc),
+        largest=largest.reshape(nr, nc, top_k),
+    )
     return grid
 
 
 _DYADIC = 2.0**24
+_MAGNITUDES = ("n_missing", "sum", "negatives", "min", "max", "largest")
 
 
 def _exact(integral: Any, dyadic: Any, size: Any) -> Any:
@@ -193,16 +223,17 @@ def _aggregate(
 ) -> dict[str, Any]:
     """Facts of the union of grid cells rsel x csel (used for margins)."""
     out: dict[str, Any] = {"n": grid.n[rsel][:, csel].sum()}
-    if grid.sum is None:
+    m = grid.values
+    if m is None:
         return out
-    out["n_missing"] = grid.n_missing[rsel][:, csel].sum()
-    out["sum"] = grid.sum[rsel][:, csel].sum()
-    out["negatives"] = grid.negatives[rsel][:, csel].sum()
-    mins = grid.min[rsel][:, csel]
-    maxs = grid.max[rsel][:, csel]
+    out["n_missing"] = m.n_missing[rsel][:, csel].sum()
+    out["sum"] = m.sum[rsel][:, csel].sum()
+    out["negatives"] = m.negatives[rsel][:, csel].sum()
+    mins = m.min[rsel][:, csel]
+    maxs = m.max[rsel][:, csel]
     out["min"] = np.nanmin(mins) if np.isfinite(mins).any() else np.nan
     out["max"] = np.nanmax(maxs) if np.isfinite(maxs).any() else np.nan
-    block = grid.largest[rsel][:, csel, :]
+    block = m.largest[rsel][:, csel, :]
     out["largest"] = (
         _merge_largest(block.reshape(1, -1, k), 1, k)[0] if block.size else (np.full(k, np.nan))
     )
@@ -306,13 +337,8 @@ def _align(
         top_k=k if values is not None else 0,
         statbarn=statbarn,
     )
-    if values is not None:
-        ev.n_missing = np.zeros(shape, dtype=np.int64)
-        ev.sum = np.zeros(shape)
-        ev.negatives = np.zeros(shape, dtype=np.int64)
-        ev.min = np.full(shape, np.nan)
-        ev.max = np.full(shape, np.nan)
-        ev.largest = np.full((*shape, k), np.nan)
+    # Filled here, then handed to the evidence (whose fields are each optional).
+    mag = _Magnitudes.empty(shape, k) if values is not None else None
 
     # Inner cells: one vectorised gather from the grid.
     inner_r = np.where(ri >= 0)[0]
@@ -322,13 +348,9 @@ def _align(
         gc = ci[inner_c][None, :]
         sel = np.ix_(inner_r, inner_c)
         ev.n[sel] = grid.n[gr, gc]
-        if values is not None:
-            ev.n_missing[sel] = grid.n_missing[gr, gc]
-            ev.sum[sel] = grid.sum[gr, gc]
-            ev.negatives[sel] = grid.negatives[gr, gc]
-            ev.min[sel] = grid.min[gr, gc]
-            ev.max[sel] = grid.max[gr, gc]
-            ev.largest[sel] = grid.largest[gr, gc]
+        if mag is not None and grid.values is not None:
+            for name in _MAGNITUDES:
+                getattr(mag, name)[sel] = getattr(grid.values, name)[gr, gc]
 
     # Margins: aggregate over every record of the line (all observed key values).
     all_r = slice(None)
@@ -343,20 +365,23 @@ def _align(
             csel = all_c if ci[j] == -2 else np.array([ci[j]])
             agg = _aggregate(grid, rsel, csel, k)
             ev.n[i, j] = agg["n"]
-            if values is not None:
-                for name in ("n_missing", "sum", "negatives", "min", "max"):
-                    getattr(ev, name)[i, j] = agg[name]
-                ev.largest[i, j] = agg["largest"]
+            if mag is not None:
+                for name in _MAGNITUDES:
+                    getattr(mag, name)[i, j] = agg[name]
 
+    if mag is not None:
+        for name in _MAGNITUDES:
+            setattr(ev, name, getattr(mag, name))
     ev.value = _table_values(table)
-    if grid.size is not None:
+    if grid.exactness is not None:
         ev.extra["exact_sums"] = _exact_cells(grid, ri, ci, shape).tolist()
     return ev
 
 
 def _exact_cells(grid: _Grid, ri: np.ndarray, ci: np.ndarray, shape: tuple[int, int]) -> Any:
     """Per published cell: is its sum exact in any order (margins: over the whole line)."""
-    assert grid.integral is not None and grid.dyadic is not None and grid.size is not None
+    x = grid.exactness
+    assert x is not None
     out = np.zeros(shape, dtype=bool)
     for i in range(shape[0]):
         for j in range(shape[1]):
@@ -367,22 +392,24 @@ def _exact_cells(grid: _Grid, ri: np.ndarray, ci: np.ndarray, shape: tuple[int, 
             csel = slice(None) if ci[j] == -2 else slice(ci[j], ci[j] + 1)
             out[i, j] = bool(
                 _exact(
-                    grid.integral[rsel, csel].all(),
-                    grid.dyadic[rsel, csel].all(),
-                    grid.size[rsel, csel].sum(),
+                    x.integral[rsel, csel].all(),
+                    x.dyadic[rsel, csel].all(),
+                    x.size[rsel, csel].sum(),
                 )
             )
     return out
 
 
 def _table_values(table: pd.DataFrame) -> np.ndarray | None:
+    values: np.ndarray
     try:
-        return table.to_numpy(dtype=float)
+        values = table.to_numpy(dtype=float)
     except (TypeError, ValueError):
         try:
-            return table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            values = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         except (TypeError, ValueError):
             return None
+    return values
 
 
 def counts_from_table(table: pd.DataFrame) -> TableEvidence | None:
@@ -445,9 +472,10 @@ def crosstab_with_evidence(
     if values is None:
         data = grid.n
     else:
-        counts = grid.n - grid.n_missing
+        assert grid.values is not None  # values were given, so the grid aggregated them
+        counts = grid.n - grid.values.n_missing
         with np.errstate(divide="ignore", invalid="ignore"):
-            data = np.where(counts > 0, grid.sum / counts, np.nan)
+            data = np.where(counts > 0, grid.values.sum / counts, np.nan)
     table = pd.DataFrame(data, index=index, columns=columns)
     evidence = _align(
         table,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from traitlets import Bool, Int, TraitError, Unicode, validate
+from traitlets.utils.bunch import Bunch
 
 from .base import (
     Background,
@@ -147,17 +148,18 @@ class LocalStore(ObjectStore):
     ).tag(config=True)
 
     @validate("root")
-    def _validate_root(self, proposal: dict) -> str:
-        root = proposal["value"]
+    def _validate_root(self, proposal: Bunch) -> str:
+        root: str = proposal["value"]
         if not root:
             raise TraitError("LocalStore.root must be set")
         return os.path.abspath(os.path.expanduser(root))
 
     @validate("buffer_size")
-    def _validate_buffer_size(self, proposal: dict) -> int:
-        if proposal["value"] < 64 << 10:
+    def _validate_buffer_size(self, proposal: Bunch) -> int:
+        size: int = proposal["value"]
+        if size < 64 << 10:
             raise TraitError("LocalStore.buffer_size must be at least 64 KiB")
-        return proposal["value"]
+        return size
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)

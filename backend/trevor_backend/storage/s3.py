@@ -19,6 +19,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, validate
+from traitlets.utils.bunch import Bunch
 
 from .base import (
     Background,
@@ -79,7 +80,7 @@ class S3Writer(ObjectWriter):
     def _part_target(self) -> int:
         # Doubling the part size every 1000 parts keeps any realistic object under the
         # 10 000-part limit without making small uploads use huge parts.
-        return min(self._store.part_size * 2 ** (len(self._parts) // 1000), MAX_PART_SIZE)
+        return min(self._store.part_size << (len(self._parts) // 1000), MAX_PART_SIZE)
 
     async def _write(self, data: bytes) -> None:
         self._batch.append(data)
@@ -261,31 +262,34 @@ class S3Store(ObjectStore):
     )
 
     @validate("bucket")
-    def _validate_bucket(self, proposal: dict) -> str:
-        if not proposal["value"]:
+    def _validate_bucket(self, proposal: Bunch) -> str:
+        bucket: str = proposal["value"]
+        if not bucket:
             raise TraitError("S3Store.bucket must be set")
-        return proposal["value"]
+        return bucket
 
     @validate("prefix")
-    def _validate_prefix(self, proposal: dict) -> str:
-        prefix = proposal["value"].strip("/")
+    def _validate_prefix(self, proposal: Bunch) -> str:
+        prefix: str = proposal["value"].strip("/")
         if prefix:
             validate_key(prefix)
         return prefix
 
     @validate("part_size", "copy_part_size")
-    def _validate_part_size(self, proposal: dict) -> int:
-        if not MIN_PART_SIZE <= proposal["value"] <= MAX_PART_SIZE:
+    def _validate_part_size(self, proposal: Bunch) -> int:
+        size: int = proposal["value"]
+        if not MIN_PART_SIZE <= size <= MAX_PART_SIZE:
             raise TraitError(
                 f"{proposal['trait'].name} must be between 5 MiB and 5 GiB (S3 part limits)"
             )
-        return proposal["value"]
+        return size
 
     @validate("multipart_copy_threshold")
-    def _validate_copy_threshold(self, proposal: dict) -> int:
-        if not 0 <= proposal["value"] <= 5 * GiB:
+    def _validate_copy_threshold(self, proposal: Bunch) -> int:
+        threshold: int = proposal["value"]
+        if not 0 <= threshold <= 5 * GiB:
             raise TraitError("multipart_copy_threshold must be between 0 and 5 GiB")
-        return proposal["value"]
+        return threshold
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -494,13 +498,15 @@ class S3Store(ObjectStore):
         with self._errors(key):
             response = await client.get_object(Bucket=self.bucket, Key=s3_key)
             async with response["Body"] as body:
-                return await body.read()
+                data: bytes = await body.read()
+                return data
 
     async def _head(self, key: str) -> dict[str, Any]:
         s3_key = self._s3_key(key)
         client = await self._get_client()
         with self._errors(key):
-            return await client.head_object(Bucket=self.bucket, Key=s3_key)
+            head: dict[str, Any] = await client.head_object(Bucket=self.bucket, Key=s3_key)
+            return head
 
     async def exists(self, key: str) -> bool:
         try:
@@ -539,9 +545,10 @@ class S3Store(ObjectStore):
             params["ResponseContentDisposition"] = content_disposition(filename)
         await self._get_client()
         with self._errors():
-            return await self._signer.generate_presigned_url(
+            url: str = await self._signer.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=_check_expiry(expires_in)
             )
+            return url
 
     async def presigned_put_url(self, key: str, expires_in: int, size: int | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._s3_key(key)}
@@ -552,9 +559,10 @@ class S3Store(ObjectStore):
             params["ContentLength"] = size
         await self._get_client()
         with self._errors():
-            return await self._signer.generate_presigned_url(
+            url: str = await self._signer.generate_presigned_url(
                 "put_object", Params=params, ExpiresIn=_check_expiry(expires_in)
             )
+            return url
 
     # -- housekeeping ----------------------------------------------------------------------
 
