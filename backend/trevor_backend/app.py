@@ -148,8 +148,8 @@ class TrevorBackend(Application):
         JobClass(),
         [
             "trevor_backend.services.agent.AgentReviewJob",
-            "trevor_backend.services.outbox.DispatchJob",
-            "trevor_backend.services.outbox.OutboxJob",
+            "trevor_backend.services.notifications.outbox.DispatchJob",
+            "trevor_backend.services.notifications.outbox.OutboxJob",
             "trevor_backend.services.release_job.ReleaseJob",
             "trevor_backend.services.sla.ExpiryWarningJob",
             "trevor_backend.services.sla.StuckRequestJob",
@@ -172,7 +172,7 @@ class TrevorBackend(Application):
         20 * 1024**2, config=True, help="Objects larger than this get a metadata-only preview."
     )
     notifier_classes = List(
-        Type(klass="trevor_backend.services.notifiers.Notifier"),
+        Type(klass="trevor_backend.services.notifications.channels.Notifier"),
         [],
         config=True,
         help="Notification channels besides the in-app list (EmailNotifier, WebhookNotifier); "

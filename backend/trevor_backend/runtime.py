@@ -20,7 +20,7 @@ from .services.ingress_links import IngressLinks
 from .services.lineage import LineageService
 from .services.memberships import MembershipService
 from .services.metrics_summary import MetricsService
-from .services.notifications import NotificationService
+from .services.notifications.inbox import NotificationService
 from .services.previews import PreviewService
 from .services.projects import ProjectService
 from .services.release import ReleaseService

@@ -23,7 +23,7 @@ from tests.backend.test_events import Stream
 from tests.fixtures.backend import Client, LiveBackend
 from trevor_backend.demo import DEMO_WORLD
 from trevor_backend.orm import AuditEvent, Notification, Review, User
-from trevor_backend.services.notifiers import NotificationView, render_email
+from trevor_backend.services.notifications.channels import NotificationView, render_email
 from trevor_backend.services.release_job import ReleaseJob
 
 CHECKERS = ("carol", "dave")

@@ -26,9 +26,13 @@ from tests.fixtures.smtp import SMTPServer
 from trevor_backend.contract import RequestStatus
 from trevor_backend.orm import AirlockRequest, Notification, OutboxMessage, User, utcnow
 from trevor_backend.principal import system
-from trevor_backend.services.notifiers import EmailNotifier, WebhookNotifier, webhook_signature
-from trevor_backend.services.notify import notify_users
-from trevor_backend.services.outbox import DispatchJob, OutboxJob, backoff_seconds
+from trevor_backend.services.notifications.channels import (
+    EmailNotifier,
+    WebhookNotifier,
+    webhook_signature,
+)
+from trevor_backend.services.notifications.outbox import DispatchJob, OutboxJob, backoff_seconds
+from trevor_backend.services.notifications.recipients import notify_users
 from trevor_backend.services.requests import lock
 from trevor_backend.services.transitions import transition
 
@@ -375,7 +379,7 @@ async def test_two_backend_processes_send_each_email_once(
     (agent review, dispatch, outbox) as deployed; every email still goes out exactly once."""
     config = tmp_path / "trevor_backend_config.py"
     config.write_text(
-        "from trevor_backend.services.notifiers import EmailNotifier\n"
+        "from trevor_backend.services.notifications.channels import EmailNotifier\n"
         "c.TrevorBackend.notifier_classes = [EmailNotifier]\n"
         "c.TrevorBackend.reconcile_interval = 0.1\n"
         f"c.EmailNotifier.smtp_host = {smtp_server.host!r}\n"
@@ -425,7 +429,11 @@ EVENTS = [
 
 @pytest.mark.parametrize("event", EVENTS)
 def test_every_event_has_its_own_text_and_html_email(event: str) -> None:
-    from trevor_backend.services.notifiers import TEMPLATES, NotificationView, render_email
+    from trevor_backend.services.notifications.channels import (
+        TEMPLATES,
+        NotificationView,
+        render_email,
+    )
 
     assert (TEMPLATES / f"{event}.txt").exists() and (TEMPLATES / f"{event}.html").exists()
     note = NotificationView(
@@ -479,3 +487,16 @@ async def test_starttls_login_and_certificate_checks(smtp_tls_server: SMTPServer
     with pytest.raises(ssl.SSLCertVerificationError):  # an unknown CA is not trusted
         await EmailNotifier(**(good | {"smtp_ca_file": ""})).send("m4", "a@x", payload)
     assert len(smtp_tls_server.messages) == 1
+
+
+def test_the_old_channel_path_in_an_operators_config_still_works() -> None:
+    """Operators' configuration files name ``trevor_backend.services.notifiers.EmailNotifier``:
+    that path keeps working, with a deprecation warning."""
+    import sys
+
+    from trevor_backend.app import TrevorBackend
+
+    sys.modules.pop("trevor_backend.services.notifiers", None)
+    with pytest.warns(DeprecationWarning, match="services.notifications.channels"):
+        app = TrevorBackend(notifier_classes=["trevor_backend.services.notifiers.EmailNotifier"])
+        assert app.notifier_classes == [EmailNotifier]

@@ -68,8 +68,8 @@ def test_default_jobs_include_every_team() -> None:
     assert all(issubclass(cls, Job) for cls in jobs)
     assert [f"{cls.__module__}.{cls.__name__}" for cls in jobs[:4]] == [
         "trevor_backend.services.agent.AgentReviewJob",
-        "trevor_backend.services.outbox.DispatchJob",
-        "trevor_backend.services.outbox.OutboxJob",
+        "trevor_backend.services.notifications.outbox.DispatchJob",
+        "trevor_backend.services.notifications.outbox.OutboxJob",
         "trevor_backend.services.release_job.ReleaseJob",
     ]
 
@@ -502,3 +502,28 @@ async def test_narrative_failure_never_blocks_review(
     report = (await live.client("carol").get(f"/api/v1/requests/{rid}/report")).json["report"]
     # The typed report always carries the field; null means no narrative was written.
     assert report["narrative"] is None and report["narrative_error"]
+
+
+def test_deprecated_per_job_leases_are_honoured_until_lease_seconds_is_set() -> None:
+    import logging
+
+    from traitlets.config import Config
+
+    from trevor_backend.app import TrevorBackend
+
+    assert TrevorBackend().job_lease() == 60.0
+    old = TrevorBackend()
+    warned: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warned.append(record.getMessage())  # type: ignore[method-assign]
+    old.log.addHandler(handler)
+    try:
+        old.update_config(Config({"TrevorBackend": {"release_lease": 900, "outbox_lease": 120}}))
+    finally:
+        old.log.removeHandler(handler)
+    assert any("release_lease is deprecated" in w for w in warned), warned
+    assert old.job_lease() == 900.0  # the longest: a shorter lease could cut a send short
+    both = TrevorBackend(
+        config=Config({"TrevorBackend": {"release_lease": 900, "lease_seconds": 30}})
+    )
+    assert both.job_lease() == 30.0

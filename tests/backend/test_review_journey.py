@@ -32,8 +32,8 @@ from tests.backend.review_support import (
 from tests.fixtures.backend import LiveBackend
 from tests.fixtures.smtp import SMTPServer
 from trevor_backend.orm import AuditEvent
-from trevor_backend.services.notifiers import EmailNotifier
-from trevor_backend.services.outbox import DispatchJob, OutboxJob
+from trevor_backend.services.notifications.channels import EmailNotifier
+from trevor_backend.services.notifications.outbox import DispatchJob, OutboxJob
 
 PUBLIC = "South/female has 3 people: suppress or merge that cell."
 PRIVATE = "Checked this against the project's protocol; note for dave only."

@@ -43,7 +43,7 @@ class Context:
     sessions: async_sessionmaker
     store: ObjectStore
     settings: Settings
-    # The configured notification channels (services.notifiers.Notifier instances).
+    # The configured notification channels (services.notifications.channels.Notifier instances).
     notifiers: list[Any] = field(default_factory=list)
 
     @property

@@ -18,7 +18,7 @@ from ..principal import Principal
 from ..storage.verified import IntegrityFailure
 from . import audit
 from .context import Context
-from .notify import notify_users
+from .notifications.recipients import notify_users
 
 log = logging.getLogger("trevor_backend.integrity")
 EVENT = "object.integrity_failed"
@@ -34,7 +34,7 @@ async def report(
 ) -> IntegrityFailed:
     """Audit the failed read, alert admins (first failure of this object), and return the
     problem to answer with."""
-    from .notify import admin_ids
+    from .notifications.recipients import admin_ids
 
     log.error("integrity failure on %s (object %s): %s", surface, obj.id, failure.detail)
     async with ctx.sessions.begin() as session:

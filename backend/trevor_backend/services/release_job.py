@@ -46,7 +46,7 @@ from ..orm import (
 from ..principal import system
 from ..storage import ObjectNotFound, ObjectStore, StorageError
 from . import audit, crate
-from .notify import admin_ids, notify_users
+from .notifications.recipients import admin_ids, notify_users
 from .requests import current_objects, lock
 from .transitions import transition
 

@@ -16,7 +16,7 @@ from ..jobs import Job, JobContext
 from ..orm import AirlockRequest, ReleaseRecord, utcnow
 from ..principal import system
 from . import audit
-from .notify import admin_ids, notify_users
+from .notifications.recipients import admin_ids, notify_users
 
 S = RequestStatus
 # Requests waiting on people or the agent; the SLA clock runs in these states.

@@ -17,7 +17,8 @@ from ..contract import TERMINAL_STATUSES, Direction, RequestStatus
 from ..errors import Forbidden, IllegalTransition
 from ..orm import AirlockRequest, utcnow
 from ..principal import Principal
-from . import audit, notify
+from . import audit
+from .notifications import recipients
 
 S = RequestStatus
 Who = Callable[[Principal, AirlockRequest], bool]
@@ -175,5 +176,5 @@ async def transition(
         payload={"from": current.value, "to": to.value, "revision": request.revision}
         | (payload or {}),
     )
-    await notify.on_transition(session, request, current, to, actor)
+    await recipients.on_transition(session, request, current, to, actor)
     return request

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ..errors import NotFound
-from ..orm import Notification, utcnow
-from ..principal import Principal
-from ..schemas import NotificationList, NotificationOut, UnreadCount
-from .context import Context
-from .pagination import newest_first, next_cursor
+from ...errors import NotFound
+from ...orm import Notification, utcnow
+from ...principal import Principal
+from ...schemas import NotificationList, NotificationOut, UnreadCount
+from ..context import Context
+from ..pagination import newest_first, next_cursor
 
 MAX_PAGE = 200
 

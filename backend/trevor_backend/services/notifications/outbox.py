@@ -2,7 +2,7 @@
 
 ``DispatchJob``
     A ``Notification`` row with ``dispatched_at IS NULL`` (written inside a transition's
-    transaction by ``services.notify``) is fanned out to one ``OutboxMessage`` per configured
+    transaction by ``recipients.py``) is fanned out to one ``OutboxMessage`` per configured
     channel that wants it, and ``dispatched_at`` is set — in one transaction, claimed with a
     conditional ``UPDATE … WHERE dispatched_at IS NULL`` whose row count says which process won.
     So each notification is queued exactly once however many backend processes run.
@@ -31,9 +31,9 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Int
 
-from ..jobs import Job, JobContext, LeasedJob, give_back, skip_locked
-from ..orm import AirlockRequest, Notification, OutboxMessage, User, utcnow
-from .notifiers import NotificationView, Notifier
+from ...jobs import Job, JobContext, LeasedJob, give_back, skip_locked
+from ...orm import AirlockRequest, Notification, OutboxMessage, User, utcnow
+from .channels import NotificationView, Notifier
 
 log = logging.getLogger("trevor_backend.outbox")
 

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..contract import CHECKER_ROLES, RequestStatus
-from ..orm import AirlockRequest, Membership, Notification, User
-from ..principal import Principal
+from ...contract import CHECKER_ROLES, RequestStatus
+from ...orm import AirlockRequest, Membership, Notification, User
+from ...principal import Principal
 
 S = RequestStatus
 
