@@ -14,14 +14,13 @@ after a failure with :func:`give_back`. ``ctx`` is a :class:`JobContext`.
 """
 
 from .base import Job, LeasedJob
-from .context import JobContext
+from .context import JobContext, owner_name
 from .lease import (
     LeaseKeeper,
     LeaseLost,
     claim,
     give_back,
     lease_free,
-    owner_name,
     renew,
     skip_locked,
 )

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timedelta
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .lease import now, owner_name
-
 log = logging.getLogger("trevor_backend.jobs")
+
+
+def owner_name() -> str:
+    """A lease owner name unique to this process (host, pid and a random suffix); it fits the
+    64-character ``lease_owner`` columns."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
 
 #: How long a claim lasts unless the application says otherwise (``lease_seconds``).
 DEFAULT_LEASE = 60.0

@@ -13,29 +13,15 @@ Lease times come from the claiming process's clock: replicas must keep their clo
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-if TYPE_CHECKING:
-    from .context import JobContext
-
-
-def owner_name() -> str:
-    """A lease owner name unique to this process (host, pid and a random suffix); it fits the
-    64-character ``lease_owner`` columns."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+from .context import JobContext, now
 
 
 def lease_free(model: Any, at: datetime) -> ColumnElement[bool]:
