@@ -1,7 +1,10 @@
 """API tokens: random secrets shown once, stored as SHA-256 digests.
 
 Every request looks its token up in the database (one indexed read, no cache), so a revoked
-token (its row deleted, see ``services/tokens.py``) answers 401 at once on every replica.
+token (its row deleted, see ``services/tokens.py``) answers 401 at once on every replica. The
+token, its user and the user's project roles come back from one statement: a per-process cache
+would still need a query per request to learn of revocations in other processes, and that
+query costs as much as this one.
 Authentication reads only: ``last_used_at`` is refreshed in its own short write transaction at
 most once per ``last_used_resolution`` (five minutes by default, never under one) per token,
 so reads practically never take SQLite's write lock.
@@ -13,14 +16,16 @@ import hashlib
 import logging
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Float
 
-from ..orm import APIToken, User, utcnow
+from ..contract import Role
+from ..orm import APIToken, Membership, User, utcnow
+from ..principal import Principal
 from .base import Authenticator, bearer_token
 
 if TYPE_CHECKING:
@@ -61,28 +66,52 @@ class TokenAuthenticator(Authenticator):
         # token id -> monotonic time of the last update this process scheduled
         self._touched: dict[str, float] = {}
 
-    async def authenticate_user(
+    async def authenticate(
         self, request: HTTPServerRequest, session: AsyncSession
-    ) -> User | None:
+    ) -> Principal | None:
+        """The caller's principal from one statement (token, user and roles joined)."""
         secret = bearer_token(request)
         if not secret:
             return None
-        row = (
+        rows = (
             await session.execute(
-                select(APIToken.id, APIToken.expires_at, APIToken.last_used_at, User)
+                select(
+                    APIToken.id,
+                    APIToken.expires_at,
+                    APIToken.last_used_at,
+                    User.id,
+                    User.username,
+                    User.admin,
+                    Membership.project_id,
+                    Membership.role,
+                )
                 .join(User, User.id == APIToken.user_id)
+                .outerjoin(Membership, Membership.user_id == User.id)
                 .where(APIToken.token_hash == hash_token(secret))
             )
-        ).first()
-        if row is None:
+        ).all()
+        if not rows:
             return None
-        token_id, expires_at, last_used_at, user = row
-        now = utcnow()
-        if expires_at is not None and expires_at <= now:
+        token_id, expires_at, last_used_at, user_id, username, admin = rows[0][:6]
+        if not self._unexpired(expires_at):
             return None
-        if last_used_at is None or now - last_used_at > self._resolution:
+        await self._touch_if_due(token_id, last_used_at)
+        roles = {row[6]: Role(row[7]) for row in rows if row[6] is not None}
+        return Principal(user_id=user_id, name=username, admin=admin, roles=roles)
+
+    @staticmethod
+    def _unexpired(expires_at: datetime | None) -> bool:
+        return expires_at is None or expires_at > utcnow()
+
+    async def _touch_if_due(self, token_id: str, last_used_at: datetime | None) -> None:
+        if last_used_at is None or utcnow() - last_used_at > self._resolution:
             await self._touch_due(token_id)
-        return user
+
+    async def authenticate_user(
+        self, request: HTTPServerRequest, session: AsyncSession
+    ) -> User | None:
+        principal = await self.authenticate(request, session)
+        return None if principal is None else await session.get(User, principal.user_id)
 
     @property
     def _resolution(self) -> timedelta:

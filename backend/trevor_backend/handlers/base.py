@@ -88,6 +88,9 @@ class BaseHandler(web.RequestHandler):
 
     #: set on handlers that answer without a token (health, readiness)
     public = False
+    #: set on read-only handlers whose GET authenticates and reads in one database session
+    #: (``Sessions.shared_reads``); not for streaming handlers, whose session would stay open
+    one_read_session = False
     _body_chunks: list[bytes] | None = None
     _body_size = 0
     _body_too_large = False
@@ -127,7 +130,11 @@ class BaseHandler(web.RequestHandler):
         # for it (on_connection_close cancels this task): no queries or renders for nobody.
         self._task = asyncio.current_task()
         try:
-            await super()._execute(*args, **kwargs)
+            if self.one_read_session and self.request.method in ("GET", "HEAD"):
+                async with self.ctx.sessions.shared_reads():
+                    await super()._execute(*args, **kwargs)
+            else:
+                await super()._execute(*args, **kwargs)
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise
@@ -267,11 +274,12 @@ class BaseHandler(web.RequestHandler):
     # --- output --------------------------------------------------------------------------
 
     def write_json(self, data: Any, status: int = 200) -> None:
-        if isinstance(data, BaseModel):
-            data = data.model_dump(mode="json")
+        # pydantic serialises a model straight to JSON bytes in Rust: a page of 50 requests
+        # costs a fraction of model_dump() followed by json.dumps().
+        body = data.model_dump_json() if isinstance(data, BaseModel) else json.dumps(data)
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(data))
+        self.finish(body)
 
     def write_problem(self, problem: dict[str, Any]) -> None:
         self.set_status(problem["status"])

@@ -12,6 +12,8 @@ _ERRORS = {401: Problem, 404: Problem}
 
 
 class RequestsHandler(BaseHandler):
+    one_read_session = True
+
     @operation(
         "Open a new airlock request",
         tags="requests",
@@ -68,6 +70,8 @@ def duration_query(handler: BaseHandler, name: str) -> float | None:
 
 
 class RequestHandler(BaseHandler):
+    one_read_session = True
+
     @operation(
         "One request with its current objects",
         tags="requests",

@@ -30,6 +30,8 @@ class _ReviewBase(BaseHandler):
 
 
 class ReviewQueueHandler(_ReviewBase):
+    one_read_session = True
+
     @operation(
         "Requests awaiting the caller's review (their checker projects), oldest first",
         tags="reviews",

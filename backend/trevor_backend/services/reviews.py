@@ -23,6 +23,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -56,7 +57,7 @@ from ..serialize import request_out
 from . import access, audit
 from .context import Context
 from .pagination import next_cursor_by, oldest_first
-from .requests import current_objects, latest_verdicts, lock, requests_out
+from .requests import REQUEST_COLUMNS, current_objects, latest_verdicts, lock, requests_out
 from .transitions import allowed_actions, transition
 
 S = RequestStatus
@@ -267,9 +268,9 @@ class ReviewService:
             return ReviewQueue(items=[], next_cursor=None)
         q = oldest_first(
             queue_query(p, projects), AirlockRequest.submitted_at, AirlockRequest.id, cursor, limit
-        )
+        ).with_only_columns(*REQUEST_COLUMNS)
         async with self.ctx.sessions() as session:
-            rows = list(await session.scalars(q))
+            rows: list[Any] = list(await session.execute(q))
             page = rows[:limit]
             received = await reviews_received(session, page)
             outs = await requests_out(session, p, page)
