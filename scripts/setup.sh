@@ -18,6 +18,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The API benchmark (benchmarks/api.py) loads the backend with wrk, Debian's package.
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's wrk (benchmarks/api.py)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "warning: wrk is not installed; benchmarks/api.py needs it (apt-get install wrk)" >&2
+  fi
+fi
+
 # The image tests (tests/deploy/test_image.py) build the backend image with podman from a base
 # that mmdebstrap makes from Debian packages; pg_dump/pg_restore play the backup runbook.
 if ! command -v podman >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1 \
