@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .auth import create_token
 from .principal import system
 from .runtime import Backend
 from .services.projects import parse_project_file, sync_projects, user_by_name
 
-DEMO_WORLD = {
+DEMO_WORLD: dict[str, Any] = {
     "users": [
         {"username": "alice", "email": "alice@example.org", "display_name": "Alice Researcher"},
         {"username": "bob", "email": "bob@example.org", "display_name": "Bob Researcher"},

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets.config import LoggingConfigurable
 
 from ..contract import Role
+from ..db import Sessions
 from ..orm import Membership, User
 from ..principal import Principal
 
@@ -34,7 +35,7 @@ class Authenticator(LoggingConfigurable):
     running backend) opens separate write transactions for bookkeeping.
     """
 
-    sessions: Any = None
+    sessions: Sessions | None = None
 
     def login_options(self, next_url: str) -> list[LoginOption]:
         """Ways to sign in that the dashboard's login page offers besides pasting an API token

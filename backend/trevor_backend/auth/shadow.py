@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from traitlets import Bool, Dict, Float, List, Unicode, validate
+from traitlets.utils.bunch import Bunch
 
 from .. import db
 from ..contract import CHECKER_ROLES, Role
@@ -108,29 +109,34 @@ class ShadowUserAuthenticator(TokenAuthenticator):
     )
 
     @validate("role_groups")
-    def _check_role_groups(self, proposal: Any) -> dict[str, str]:
-        for group, target in proposal["value"].items():
+    def _check_role_groups(self, proposal: Bunch) -> dict[str, str]:
+        groups: dict[str, str] = proposal["value"]
+        for group, target in groups.items():
             _parse_target(group, target)
-        return proposal["value"]
+        return groups
 
     @validate("role_group_pattern")
-    def _check_pattern(self, proposal: Any) -> str:
-        if proposal["value"]:
-            compiled = re.compile(proposal["value"])
+    def _check_pattern(self, proposal: Bunch) -> str:
+        pattern: str = proposal["value"]
+        if pattern:
+            compiled = re.compile(pattern)
             if not {"project", "role"} <= set(compiled.groupindex):
                 raise ValueError("role_group_pattern needs named groups 'project' and 'role'")
-        return proposal["value"]
+        return pattern
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fresh: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _sessions(self, session: AsyncSession) -> Any:
+    def _sessions(self, session: AsyncSession) -> db.Sessions:
         # Writes go in a transaction of their own, never in the caller's read session: the
         # running backend's session factory when it gave us one, else one on the same engine.
-        factory = getattr(self, "sessions", None)
-        return factory if factory is not None else db.session_factory(session.bind)
+        if self.sessions is not None:
+            return self.sessions
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)  # sessions are made on engines, not connections
+        return db.session_factory(engine)
 
     # --- from groups to a plan ----------------------------------------------------------------
 
@@ -197,7 +203,7 @@ class ShadowUserAuthenticator(TokenAuthenticator):
             principal = await principal_for(session, user)
         return dataclasses.replace(principal, auth_method=identity.method)
 
-    async def _write(self, sessions: Any, identity: Identity, plan: Plan) -> None:
+    async def _write(self, sessions: db.Sessions, identity: Identity, plan: Plan) -> None:
         lock = self._locks.setdefault(identity.username, asyncio.Lock())
         async with lock:
             for attempt in range(2):

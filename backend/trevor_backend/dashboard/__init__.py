@@ -12,7 +12,9 @@ RID = r"(?P<rid>[A-Za-z0-9_-]+)"
 PID = r"(?P<pid>[A-Za-z0-9][A-Za-z0-9._-]*)"
 
 
-def dashboard_routes() -> list[tuple[str, type[web.RequestHandler], dict[str, str]] | tuple]:
+def dashboard_routes() -> list[
+    tuple[str, type[web.RequestHandler]] | tuple[str, type[web.RequestHandler], dict[str, str]]
+]:
     from . import admin_pages as a
     from . import events, pages
 

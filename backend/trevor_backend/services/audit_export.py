@@ -195,7 +195,7 @@ def export_columns(dialect: str) -> list[ColumnElement[Any]]:
         return [cast(e.payload, Text) if c is e.payload else c for c in EXPORT_COLUMNS]
     # Python's isoformat(): microseconds only when not zero, offset as +00:00.
     utc = "(audit_events.created_at AT TIME ZONE 'UTC')"
-    created = literal_column(
+    created: ColumnElement[Any] = literal_column(
         f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
         f"date_trunc('second', {utc}) = {utc} THEN '' ELSE to_char({utc}, '.US') END "
         "|| '+00:00'"
@@ -203,7 +203,7 @@ def export_columns(dialect: str) -> list[ColumnElement[Any]]:
     out: list[ColumnElement[Any]] = []
     for c in EXPORT_COLUMNS:
         if c is e.seq:
-            out.append(c)
+            out.append(e.seq.expression)
         elif c is e.created_at:
             out.append(created)
         elif c is e.payload:
@@ -266,8 +266,10 @@ class AuditExport:
 
         async with self.ctx.engine.connect() as conn:
             raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None  # an open connection has its asyncpg connection
             try:
-                status = await raw.driver_connection.copy_from_query(
+                status = await driver.copy_from_query(
                     compiled.string, *args, output=send, format="csv"
                 )
             except BaseException:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contract import Direction, ObjectState, RequestStatus
@@ -72,7 +72,7 @@ class DeliveryOut(BaseModel):
     request_status: RequestStatus
 
 
-def _deliverable(p: Principal) -> list[object]:
+def _deliverable(p: Principal) -> list[ColumnElement[bool]]:
     """Approved files of approved ingress requests in the projects ``p`` researches."""
     projects = [pid for pid in p.roles if p.is_researcher(pid)]
     return [
@@ -102,7 +102,7 @@ class DeliveryService:
         )
         q = (
             select(OutputObject, AirlockRequest)
-            .where(and_(*_deliverable(p)), ~delivered)  # type: ignore[arg-type]
+            .where(and_(*_deliverable(p)), ~delivered)
             .order_by(AirlockRequest.updated_at, OutputObject.created_at, OutputObject.id)
             .limit(1000)
         )

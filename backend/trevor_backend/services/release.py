@@ -10,6 +10,7 @@ backend URL (``services/signing.py``) served by ``handlers/release.py``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from ..errors import Conflict, Forbidden, NotFound
 from ..orm import AirlockRequest, ReleaseRecord, utcnow
 from ..principal import Principal, system
 from ..schemas.release import ReleaseOut, ReleaseRetryOut
+from ..storage.verified import Download, verified_download
 from . import access, audit, signing
 from .context import Context
 from .requests import lock
@@ -42,10 +44,11 @@ class ReleaseService:
         r = access.require_view(p, r)
         record = await session.scalar(select(ReleaseRecord).where(ReleaseRecord.request_id == rid))
         if record is None or r.direction != Direction.EGRESS:
+            extra: dict[str, Any] = {"last_error": r.last_error} if r.last_error else {}
             raise Conflict(
                 f"the request is {r.status}: there is no release to download",
                 current_state=r.status,
-                **({"last_error": r.last_error} if r.last_error else {}),
+                **extra,
             )
         return r, record
 
@@ -160,10 +163,9 @@ class ReleaseService:
             )
             return ReleaseRetryOut(request_id=r.id, status=S(r.status), attempts=0, last_error=None)
 
-    async def open_download(
-        self, rid: str, expires: str | None, sig: str | None
-    ) -> tuple[str, int, str, str]:
-        """Check a signed download link and count the download: (key, size, filename, sha256).
+    async def open_download(self, rid: str, expires: str | None, sig: str | None) -> Download:
+        """Check a signed download link and count the download: the crate, verified as it
+        streams.
 
         The link itself is the authority (it was handed to someone allowed to download);
         there is no caller identity, so the audit actor is the link."""
@@ -190,4 +192,11 @@ class ReleaseService:
                 request_id=r.id,
                 payload={"link_expires": int(expires or 0), "size": record.size},
             )
-            return record.crate_key, record.size, crate_filename(rid), record.crate_sha256
+            return verified_download(
+                self.ctx.store,
+                record.crate_key,
+                filename=crate_filename(rid),
+                media_type="application/zip",
+                size=record.size,
+                sha256=record.crate_sha256,
+            )
