@@ -12,6 +12,7 @@ import type {
   ReviewSubmitted,
   UserMe
 } from '../contract.gen';
+import { followCursor } from '../logic/pages';
 import { requestAPI, requestRaw } from '../request';
 
 const enc = encodeURIComponent;
@@ -19,7 +20,13 @@ const obj = (rid: string, oid: string) => `api/requests/${enc(rid)}/objects/${en
 
 export const reviewApi = {
   me: () => requestAPI<UserMe>('api/users/me'),
-  queue: () => requestAPI<ReviewQueue>('api/review-queue').then(r => r.items),
+  /** The whole queue, every page (the badge counts it). */
+  queue: () =>
+    followCursor(cursor =>
+      requestAPI<ReviewQueue>(
+        `api/review-queue?${new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) })}`
+      )
+    ),
   request: (rid: string) => requestAPI<RequestOut>(`api/requests/${enc(rid)}`),
   report: (rid: string) => requestAPI<AgentReportOut>(`api/requests/${enc(rid)}/report`),
   reviews: (rid: string) => requestAPI<ReviewList>(`api/requests/${enc(rid)}/reviews`),
