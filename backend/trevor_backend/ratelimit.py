@@ -7,6 +7,11 @@ caller's bucket for that route. With several backend replicas the buckets live i
 checks and takes in one statement, using the database's clock, so N replicas never give N times
 the limit and skewed host clocks do not matter. A per-process store remains for SQLite (one
 host, embedded) and for tests; ``TrevorBackend.rate_limit_store`` chooses.
+
+Reads (GET, HEAD) always draw from buckets in the process's memory: a shared bucket is a row
+written on every request, and reads never write (issue 10). With N replicas a caller may read N
+times the limit; the writes (uploads, new requests, reviews), which cost the most, still share
+one limit.
 """
 
 from __future__ import annotations
@@ -157,6 +162,9 @@ class RateLimiter:
         routes: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
+        self.read_store: BucketStore = (
+            MemoryBuckets() if isinstance(store, DatabaseBuckets) else store
+        )
         self.default = default
         self.callers = {
             name: Limit.parse(v, f"rate_limit_callers[{name!r}]")
@@ -181,8 +189,9 @@ class RateLimiter:
         """Take a token from each bucket; the headers of the tightest, or 429 when one is
         empty (the route's bucket is asked first, so a refused route costs no general token)."""
         tightest: Decision | None = None
+        store = self.read_store if method.upper() in ("GET", "HEAD") else self.store
         for key, limit in reversed(self.buckets(caller, method, path)):
-            decision = await self.store.take(key, limit)
+            decision = await store.take(key, limit)
             if not decision.allowed:
                 wait = decision.headers()["Retry-After"]
                 raise RateLimited(f"slow down: retry in {wait} s", headers=decision.headers())

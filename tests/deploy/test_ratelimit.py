@@ -1,5 +1,6 @@
 """Rate limits per caller and per route, with RateLimit-* headers; and the limit shared by
-replicas: two backend processes on one PostgreSQL allow together no more than the limit."""
+replicas: two backend processes on one PostgreSQL allow together no more than the limit of
+writes. Reads are limited in each process's memory and write nothing."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event, func, select
 from traitlets import TraitError
 
 from tests.backend.test_reconciler_processes import demo_tokens
 from tests.fixtures.backend import Client, LiveBackend, start_backend
 from tests.fixtures.processes import BackendProcess
 from trevor_backend.app import TrevorBackend
+from trevor_backend.orm import RateBucket
 
 PROBLEM = "application/problem+json"
 # So slow a refill that nothing refills while a test runs; the bounds still allow for it.
@@ -76,10 +79,13 @@ async def test_route_limit_is_per_caller_and_leaves_other_routes(limited: LiveBa
     third = await alice.post("/api/v1/requests", {"project": "p1", "title": "t"})
     assert third.status == 429 and "Retry-After" in third.headers
     assert third.headers["RateLimit-Limit"] == "2"
-    # The refused create cost no token of alice's general bucket: 5 - 2 creates = 3 left.
+    # The refused create cost no token of alice's general bucket, which writes share (reads
+    # count in memory): 5 - 2 creates - this withdrawal = 2 left.
+    withdrawn = await alice.post(f"/api/v1/requests/{made.json['id']}/withdraw")
+    assert withdrawn.status == 200, withdrawn.body
+    assert withdrawn.headers["RateLimit-Remaining"] == "2"
     listed = await alice.get("/api/v1/requests")
-    assert listed.status == 200 and listed.headers["RateLimit-Remaining"] == "2"
-    assert len(listed.json["items"]) == 2
+    assert listed.status == 200 and len(listed.json["items"]) == 2
     made = await bob.post("/api/v1/requests", {"project": "p2", "title": "t"})
     assert made.status == 201, made.body
 
@@ -111,18 +117,42 @@ async def test_two_replicas_share_one_limit(tmp_path: Path, postgres_url: str) -
         clients = [Client(p.url, tokens["alice"]) for p in procs]
         started = time.monotonic()
         # Both replicas at once, as a load balancer spreads one caller's requests.
+        new = {"project": "p1", "title": "t"}
         replies = await asyncio.gather(
-            *(clients[i % 2].get("/api/v1/users/me") for i in range(4 * burst))
+            *(clients[i % 2].post("/api/v1/requests", new) for i in range(4 * burst))
         )
         elapsed = time.monotonic() - started
     finally:
         for p in procs:
             p.stop()
     codes = [r.status for r in replies]
-    assert set(codes) == {200, 429}, codes
-    allowed = codes.count(200)
+    assert set(codes) == {201, 429}, codes
+    allowed = codes.count(201)
     # Per-process buckets would allow 2 x burst; shared ones the burst plus what refilled.
     assert burst <= allowed <= burst + math.floor(elapsed * TRICKLE) + 1, (allowed, elapsed)
     # Each replica answered some of both: neither held the whole limit to itself.
     by_replica = [[r.status for r in replies[i::2]] for i in range(2)]
-    assert all(200 in c for c in by_replica), by_replica
+    assert all(201 in c for c in by_replica), by_replica
+
+
+async def test_reads_are_limited_in_memory_and_write_nothing(limited: LiveBackend) -> None:
+    statements: list[str] = []
+
+    def hook(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = limited.backend.ctx.engine.sync_engine
+    alice = limited.client("alice")
+    assert (await alice.get("/api/v1/users/me")).status == 200  # first use: last_used_at
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        codes = [(await alice.get("/api/v1/users/me")).status for _ in range(5)]
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+    assert codes == [200, 200, 200, 200, 429]
+    assert not [s for s in statements if "rate_buckets" in s], statements
+    # A write still takes its token from the shared bucket in the database.
+    made = await alice.post("/api/v1/requests", {"project": "p1", "title": "t"})
+    assert made.status == 201, made.body
+    async with limited.backend.ctx.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(RateBucket)) >= 1
