@@ -32,12 +32,47 @@ cd labextension
 # --immutable: the committed yarn.lock is the truth; a drifted lock fails here, not at runtime.
 echo "labextension: jlpm install"
 jlpm install --immutable
-echo "labextension: jlpm build:prod (TypeScript, webpack, Swagger UI for /api/v1/docs)"
-jlpm build:prod
+echo "labextension: TypeScript"
+jlpm clean:lib
+jlpm build:lib:prod
+# Built beside the shipped tree and swapped in at once (jlpm build:prod would rewrite it in
+# place): running labs and browser tests read jupyter_trevor/labextension during a rebuild.
+# The builder takes its output directory only from package.json, so it builds a staging
+# package: the same package.json with another outputDir, and links to lib/, style/ and
+# node_modules/.
+echo "labextension: webpack (staged, then swapped in)"
+stage=../.cache/labextension-stage
+fresh=../.cache/labextension-new
+rm -rf "$stage" "$fresh"
+mkdir -p "$stage"
+ln -s "$PWD/node_modules" "$PWD/lib" "$PWD/style" "$stage/"
+node -e '
+  const pkg = require("./package.json");
+  pkg.jupyterlab.outputDir = "../labextension-new";
+  process.stdout.write(JSON.stringify(pkg, null, 2));
+' > "$stage/package.json"
+"$VENV/bin/jupyter" labextension build "$stage"
+rm -rf "$stage"
+# The built package.json ships: it names the real outputDir, not the staging one.
+node -e '
+  const fs = require("fs");
+  const built = "../.cache/labextension-new/package.json";
+  const pkg = JSON.parse(fs.readFileSync(built, "utf8"));
+  pkg.jupyterlab.outputDir = require("./package.json").jupyterlab.outputDir;
+  fs.writeFileSync(built, JSON.stringify(pkg, null, 2) + "\n");
+'
+echo "labextension: Swagger UI for /api/v1/docs"
+jlpm build:apidocs
 if [ "${1:-}" = "--test" ]; then
   jlpm test --ci
 fi
 cd ..
+if [ -d jupyter_trevor/labextension ]; then
+  "$VENV/bin/python" scripts/exchange_dirs.py .cache/labextension-new jupyter_trevor/labextension
+  rm -rf .cache/labextension-new
+else
+  mv .cache/labextension-new jupyter_trevor/labextension
+fi
 # Editable installs do not copy share/jupyter/labextensions; link the build instead.
 "$VENV/bin/jupyter" labextension develop --overwrite . >/dev/null
 "$VENV/bin/jupyter" labextension list 2>&1 | grep -q "jupyter-trevor.*enabled.*OK" || {
