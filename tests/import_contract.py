@@ -29,9 +29,11 @@ Layers = Sequence[Sequence[Sequence[str]]]
 # trevor_backend, top to bottom. `jobs` is the job framework: it knows leases and a context,
 # not what the jobs do — the concrete jobs live with their services and register with it.
 BACKEND_LAYERS: Layers = [
-    [("app", "demo", "web", "openapi.__main__", "runtime", "alembic")],
+    [("app", "demo", "web", "openapi.__main__", "alembic")],
     [("dashboard",)],
     [("handlers", "openapi")],
+    # The running backend (services, authenticator, limits) that handlers are given.
+    [("runtime",)],
     [("auth",)],
     [("services",)],
     [("serialize",)],
@@ -51,6 +53,9 @@ JUPYTER_LAYERS: Layers = [
     [("client", "inbox", "workspace_outputs"), ("kernel",)],
     [("workspace",), ("_version",)],
 ]
+
+# Packages a package must not import at all: the backend runs without the Jupyter side.
+FORBIDDEN: dict[str, tuple[str, ...]] = {"trevor_backend": ("jupyter_trevor",)}
 
 CONTRACTS: dict[str, tuple[Path, Layers]] = {
     "trevor_backend": (ROOT / "backend", BACKEND_LAYERS),
@@ -79,8 +84,10 @@ def modules(root: Path, package: str) -> dict[str, Path]:
     return found
 
 
-def imports(root: Path, package: str) -> list[Import]:
-    """The imports between modules of ``package``; ``from pkg import mod`` names ``pkg.mod``."""
+def imports(root: Path, package: str, *, foreign: bool = False) -> list[Import]:
+    """The imports between modules of ``package`` (with ``foreign``, those of anything else);
+    ``from pkg import mod`` names ``pkg.mod``; ``__import__("x")`` and
+    ``importlib.import_module("x")`` with a literal name count as imports too."""
     known = modules(root, package)
     top = package.split(".")[0]
     found: list[Import] = []
@@ -98,12 +105,30 @@ def imports(root: Path, package: str) -> list[Import]:
                     (f"{base}.{a.name}" if f"{base}.{a.name}" in known else base, node.lineno)
                     for a in node.names
                 ]
+            elif (dynamic := _dynamic(node)) is not None:
+                targets = [(dynamic, node.lineno)]
             else:
                 continue
             for target, line in targets:
-                if target == top or target.startswith(top + "."):
+                ours = target == top or target.startswith(top + ".")
+                if ours and not foreign:
                     found.append(Import(name, _known_prefix(target, known), line))
+                elif foreign and not ours:
+                    found.append(Import(name, target, line))
     return list(dict.fromkeys(found))
+
+
+def _dynamic(node: ast.AST) -> str | None:
+    """The module a call ``__import__("x")`` / ``importlib.import_module("x")`` imports."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func, first = node.func, node.args[0]
+    named = (isinstance(func, ast.Name) and func.id == "__import__") or (
+        isinstance(func, ast.Attribute) and func.attr == "import_module"
+    )
+    if named and isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return first.value
+    return None
 
 
 def _known_prefix(target: str, known: Iterable[str]) -> str:
@@ -186,6 +211,12 @@ def violations(root: Path, package: str, layers: Layers) -> list[str]:
         if _place(module, package, layers) is None
     ]
     problems += layer_violations(package, found, layers)
+    problems += [
+        f"forbidden import: {imp}"
+        for imp in imports(root, package, foreign=True)
+        for banned in FORBIDDEN.get(package, ())
+        if imp.imported == banned or imp.imported.startswith(banned + ".")
+    ]
     for component in cycles(found):
         edges = [str(i) for i in found if i.importer in component and i.imported in component]
         problems.append(f"import cycle among {', '.join(component)}: " + "; ".join(edges))

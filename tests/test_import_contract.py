@@ -86,6 +86,12 @@ def backend_copy(tmp_path: Path) -> Path:
             "def f():\n    from trevor_backend import web\n",
             "upward import: trevor_backend.services.nested imports trevor_backend.web",
         ),
+        # the backend does not need the Jupyter side, not even for its version
+        (
+            "trevor_backend.services.version_of",
+            'VERSION = __import__("jupyter_trevor._version").__version__\n',
+            "forbidden import: trevor_backend.services.version_of imports jupyter_trevor._version",
+        ),
         # siblings of one layer are independent
         (
             "trevor_backend.sdc.sideways",

@@ -47,6 +47,7 @@ from .services.audit import install_keys as install_audit_keys
 from .services.context import Context, Settings
 from .services.projects import ProjectSource, YAMLProjectSource
 from .storage import ObjectStore, store_from_url
+from .version import __version__
 
 COMMON_ALIASES = {
     "config": "TrevorBackend.config_file",
@@ -59,7 +60,7 @@ COMMON_ALIASES = {
 class TrevorBackend(Application):
     name = "trevor-backend"
     description = "The jupyter-trevor review backend (REST API, reconciler, admin dashboard)."
-    version = __import__("jupyter_trevor._version", fromlist=["x"]).__version__
+    version = __version__
 
     aliases = COMMON_ALIASES
     flags = {

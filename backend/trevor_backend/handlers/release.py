@@ -8,7 +8,7 @@ import logging
 from ..errors import IntegrityFailed, TrevorError
 from ..schemas import Problem
 from ..schemas.release import ReleaseOut, ReleaseRetryOut
-from ..storage.verified import IntegrityFailure, verified_download
+from ..storage.verified import IntegrityFailure
 from .base import BaseHandler
 from .spec import operation
 from .verified import send_verified
@@ -64,23 +64,15 @@ class ReleaseDownloadHandler(BaseHandler):
         public=True,
     )
     async def get(self, rid: str) -> None:
-        key, size, filename, sha256 = await self.backend.release.open_download(
+        download = await self.backend.release.open_download(
             rid, self.query("expires"), self.query("signature")
         )
 
         async def failed(exc: IntegrityFailure) -> TrevorError:
-            log.error("release crate %s of %s: %s", key, rid, exc.detail)
+            log.error("release crate %s of %s: %s", download.key, rid, exc.detail)
             return IntegrityFailed(
                 f"the release crate's stored bytes are {exc.reason}; ask an administrator",
                 reason=exc.reason,
             )
 
-        download = verified_download(
-            self.ctx.store,
-            key,
-            filename=filename,
-            media_type="application/zip",
-            size=size,
-            sha256=sha256,
-        )
         await send_verified(self, download, failed)

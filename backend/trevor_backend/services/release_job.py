@@ -45,6 +45,7 @@ from ..orm import (
 )
 from ..principal import system
 from ..storage import ObjectNotFound, ObjectStore, StorageError
+from ..version import __version__
 from . import audit, crate
 from .notifications.recipients import admin_ids, notify_users
 from .requests import current_objects, lock
@@ -144,8 +145,6 @@ async def snapshot(
         )
     # The agent's review first, then the humans' in the order they decided.
     reviews.sort(key=lambda rv: (rv.kind != ReviewKind.AGENT, rv.created_at))
-    from jupyter_trevor._version import __version__
-
     return crate.CrateRequest(
         id=r.id,
         project_id=r.project_id,
