@@ -73,8 +73,12 @@ if [ -d jupyter_trevor/labextension ]; then
 else
   mv .cache/labextension-new jupyter_trevor/labextension
 fi
-# Editable installs do not copy share/jupyter/labextensions; link the build instead.
-"$VENV/bin/jupyter" labextension develop --overwrite . >/dev/null
+# Editable installs do not copy share/jupyter/labextensions; link the build instead. Only when
+# the link is not there yet: relinking removes it first, and a running lab would miss it.
+link="$VENV/share/jupyter/labextensions/jupyter-trevor"
+if [ "$(readlink -f "$link" 2>/dev/null)" != "$(pwd -P)/jupyter_trevor/labextension" ]; then
+  "$VENV/bin/jupyter" labextension develop --overwrite . >/dev/null
+fi
 "$VENV/bin/jupyter" labextension list 2>&1 | grep -q "jupyter-trevor.*enabled.*OK" || {
   echo "jupyter-trevor labextension is not enabled/OK:" >&2
   "$VENV/bin/jupyter" labextension list >&2
