@@ -188,7 +188,7 @@ class IngressService:
         )
 
     async def finish_signed_put(self, up: SignedUpload) -> UploadReceived:
-        digest = up.hasher.hexdigest()
+        digest = await up.hexdigest()
         if up.size != up.expected_size or digest != up.expected_sha256:
             await up.abort()
             raise ChecksumMismatch(

@@ -175,7 +175,7 @@ class UploadService:
         )
 
     async def finish(self, up: Upload) -> ObjectOut:
-        digest = up.hasher.hexdigest()
+        digest = await up.hexdigest()
         if up.expected_sha256 is not None and digest != up.expected_sha256:
             await up.abort()
             raise ChecksumMismatch(
