@@ -26,7 +26,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 
 PROBLEM_BASE = "https://trevor.invalid/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-CHUNK_SIZE = 1024 * 1024
+#: Bytes read (and hashed) per worker-thread hop while uploading: few hops, large socket writes.
+UPLOAD_CHUNK_SIZE = 4 * 1024 * 1024
 # Streamed downloads (deliveries, object content) may be large; buffered calls are small JSON.
 MAX_BODY_SIZE = 16 * 1024**3
 
@@ -291,10 +292,13 @@ class BackendClient:
         path: Path,
         *,
         filename: str,
-        sha256: str,
+        hasher: Any,
+        sha256: str | None = None,
         replaces: str | None = None,
     ) -> dict[str, Any]:
-        """Stream ``path`` to ``POST /requests/{rid}/objects`` (constant memory)."""
+        """Stream ``path`` to ``POST /requests/{rid}/objects`` (constant memory), feeding every
+        byte sent to ``hasher`` (a ``hashlib`` object) on the way. ``sha256``, when known
+        beforehand, goes along as ``X-Trevor-Sha256`` for the backend to refuse other bytes."""
         size = _file_size(path)
         url = self.api_url(
             f"requests/{quote(request_id, safe='')}/objects",
@@ -302,13 +306,14 @@ class BackendClient:
         )
 
         async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
-            # Reads happen in a worker thread, one chunk ahead of the network: Jupyter's event
-            # loop only moves bytes, it never waits on the disk.
+            # Reading and hashing happen in a worker thread, one chunk ahead of the network:
+            # Jupyter's event loop only moves bytes, it never waits on the disk or the hash, and
+            # the file is read once.
             fh = await asyncio.to_thread(path.open, "rb")
             try:
-                pending = asyncio.ensure_future(asyncio.to_thread(fh.read, CHUNK_SIZE))
+                pending = asyncio.ensure_future(asyncio.to_thread(_read_and_hash, fh, hasher))
                 while chunk := await pending:
-                    pending = asyncio.ensure_future(asyncio.to_thread(fh.read, CHUNK_SIZE))
+                    pending = asyncio.ensure_future(asyncio.to_thread(_read_and_hash, fh, hasher))
                     await write(chunk)
             finally:
                 if not pending.done():
@@ -323,7 +328,7 @@ class BackendClient:
             headers={
                 "Content-Type": "application/octet-stream",
                 "Content-Length": str(size),
-                "X-Trevor-Sha256": sha256,
+                **({"X-Trevor-Sha256": sha256} if sha256 else {}),
             },
             body_producer=produce,
             request_timeout=max(self.request_timeout, 600.0),
@@ -397,12 +402,11 @@ def _file_size(path: Path) -> int:
     return path.stat().st_size
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _read_and_hash(fh: BinaryIO, hasher: Any) -> bytes:
+    """The next upload chunk, hashed (in a worker thread: hashlib releases the GIL)."""
+    chunk = fh.read(UPLOAD_CHUNK_SIZE)
+    hasher.update(chunk)
+    return chunk
 
 
 # -- domain steps over the client -------------------------------------------------------------
@@ -433,30 +437,41 @@ async def upload_output(
 ) -> dict[str, Any]:
     """Put one tagged output into a request: bytes, then evidence, then metadata.
 
-    The backend recomputes the sha256 while it stores the bytes; we compare its answer with the
-    local file's hash so a corrupted transfer is caught here and reported, not released later.
+    The file is read once: hashed while it streams (in worker threads), and the backend
+    recomputes the sha256 while it stores the bytes. Evidence bound to a sha256 is sent as
+    ``X-Trevor-Sha256``, so the backend refuses a file that changed since it was tagged and
+    keeps nothing. Otherwise we compare the backend's sha256 with ours afterwards and remove
+    an object whose bytes were corrupted on the way, so it is reported here, not released.
     Evidence is posted before metadata because it is bound to that sha256 (SPEC §5).
     """
-    # Hashing a large output takes seconds: off the event loop, in a worker thread (hashlib
-    # releases the GIL on large buffers, so the server keeps answering meanwhile).
-    local_sha = await asyncio.to_thread(sha256_file, output.file)
     bound = output.evidence.get("sha256") if isinstance(output.evidence, dict) else None
-    if bound and bound != local_sha:
-        # Checked before uploading: a stale manifest entry must not leave a half-added object.
-        raise IntegrityError(
-            f"The SDC evidence of {output.filename} was computed for sha256 {bound}, "
-            f"but the workspace file now has {local_sha}; tag the output again."
+    local = hashlib.sha256()
+    try:
+        obj = await client.upload_file(
+            request_id,
+            output.file,
+            filename=output.filename,
+            hasher=local,
+            sha256=bound or None,
+            replaces=replaces,
         )
-    obj = await client.upload_file(
-        request_id, output.file, filename=output.filename, sha256=local_sha, replaces=replaces
-    )
+    except BackendError as exc:
+        if bound and str(exc.problem.get("type", "")).endswith("/checksum-mismatch"):
+            raise IntegrityError(
+                f"The SDC evidence of {output.filename} was computed for sha256 {bound}, "
+                f"but the workspace file now has {local.hexdigest()}; tag the output again."
+            ) from exc
+        raise
+    local_sha = local.hexdigest()
     oid = str(obj.get("id", ""))
+    base = f"requests/{quote(request_id, safe='')}/objects/{quote(oid, safe='')}"
     if obj.get("sha256") != local_sha:
+        with contextlib.suppress(TrevorClientError):
+            await client.request("DELETE", base)
         raise IntegrityError(
             f"The backend stored {output.filename} with sha256 {obj.get('sha256')!r}, "
-            f"but the workspace file has {local_sha}."
+            f"but the workspace file has {local_sha}; the object was removed again."
         )
-    base = f"requests/{quote(request_id, safe='')}/objects/{quote(oid, safe='')}"
     metadata = {k: output.metadata.get(k) for k in METADATA_FIELDS if output.metadata.get(k)}
     try:
         # The backend binds evidence to the object's sha256 and refuses a mismatch (SPEC §5).

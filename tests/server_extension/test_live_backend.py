@@ -3,13 +3,16 @@ loopback port with a migrated database, a local object store and the demo users)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
+from jupyter_trevor import client as client_mod
 from jupyter_trevor import workspace as ws
 
 from .test_handlers import fetch, problem_of
@@ -127,9 +130,11 @@ async def test_upload_tagged_output_with_evidence_and_metadata(
     assert new["metadata"]["title"] == "Counts by region"
 
 
-async def test_stale_evidence_is_refused_before_upload(
+async def test_stale_evidence_is_refused_and_nothing_is_stored(
     jp_fetch: Any, workspace: Path, live: Any
 ) -> None:
+    """The evidence's sha256 goes with the upload as X-Trevor-Sha256: the backend refuses the
+    changed file and keeps no bytes."""
     tag_table(workspace, "stale", b"a,b\n1,2\n")
     meta_file = ws.output_dir(workspace, "stale") / "metadata.json"
     meta = json.loads(meta_file.read_text())
@@ -141,6 +146,59 @@ async def test_stale_evidence_is_refused_before_upload(
     assert problem_of(r)["type"].endswith("/integrity")
     req = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json
     assert req["objects"] == []  # nothing half-added
+
+
+async def test_bytes_corrupted_on_the_way_are_reported_and_removed(
+    jp_fetch: Any, workspace: Path, live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extension hashes what it reads as it streams; when the backend's sha256 of what it
+    stored differs, the object is deleted again and the upload answers an integrity problem."""
+    read_and_hash = client_mod._read_and_hash
+
+    def corrupting(fh: BinaryIO, hasher: Any) -> bytes:
+        chunk = read_and_hash(fh, hasher)
+        return chunk[:-1] + b"X" if chunk else chunk
+
+    monkeypatch.setattr(client_mod, "_read_and_hash", corrupting)
+    tag_table(workspace, "flaky", b"region,n\nNorth,12\n")
+    rid = (await live.client("alice").create_request())["id"]
+    r = await post_json(jp_fetch, "trevor", "requests", rid, "outputs", "flaky")
+    assert r.code == 502
+    assert problem_of(r)["type"].endswith("/integrity")
+    req = (await live.client("alice").get(f"/api/v1/requests/{rid}")).json
+    assert [o for o in req["objects"] if o["state"] != "DELETED"] == []
+
+
+async def test_jupyter_answers_while_an_upload_is_in_progress(
+    jp_fetch: Any, workspace: Path, live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload's reading and hashing wait in a worker thread (held here after the first
+    chunk), so Jupyter's own API answers while the upload is provably still running."""
+    first_chunk_read, release = threading.Event(), threading.Event()
+    read_and_hash = client_mod._read_and_hash
+
+    def held(fh: BinaryIO, hasher: Any) -> bytes:
+        if first_chunk_read.is_set():
+            release.wait(60)
+        chunk = read_and_hash(fh, hasher)
+        first_chunk_read.set()
+        return chunk
+
+    monkeypatch.setattr(client_mod, "_read_and_hash", held)
+    data = b"region,n\nNorth,12\n" * (client_mod.UPLOAD_CHUNK_SIZE // 10)  # 2 chunks
+    tag_table(workspace, "big", data)
+    rid = (await live.client("alice").create_request())["id"]
+    upload = asyncio.ensure_future(post_json(jp_fetch, "trevor", "requests", rid, "outputs", "big"))
+    try:
+        assert await asyncio.to_thread(first_chunk_read.wait, 60)
+        status = await jp_fetch("api", "status")
+        assert status.code == 200
+        assert not upload.done()  # answered during the upload, not after it
+    finally:
+        release.set()
+    r = await upload
+    assert r.code == 201, r.body
+    assert json.loads(r.body)["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 async def test_refused_metadata_names_the_added_object(

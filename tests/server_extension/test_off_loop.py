@@ -1,5 +1,6 @@
-"""The server extension never does file work on Jupyter's event loop: hashing an output,
-reading it for upload, and the inbox's hashing, fsync and placing all run in worker threads.
+"""The server extension never does file work on Jupyter's event loop: reading an output for
+upload and hashing it as it streams, and the inbox's hashing, fsync and placing all run in
+worker threads.
 
 Checked directly: the functions that touch the disk record the thread they ran in, and it is
 never the thread running the event loop. (benchmarks/upload.py measures the effect: Jupyter's
@@ -22,7 +23,7 @@ from tests.fixtures.backend import LiveBackend
 
 from .conftest import ByteServer
 
-DATA = b"region,n\nnorth,12\nsouth,15\n" * 50_000  # ~1.3 MB: several upload chunks
+DATA = b"region,n\nnorth,12\nsouth,15\n" * 400_000  # ~10 MB: several upload chunks
 
 
 class Threads:
@@ -72,7 +73,7 @@ async def test_upload_hashes_and_reads_off_the_loop(
 ) -> None:
     loop_thread = threading.get_ident()
     threads = Threads()
-    threads.spy(monkeypatch, client_mod, "sha256_file")
+    threads.spy(monkeypatch, client_mod, "_read_and_hash")
     file = tmp_path / "table.csv"
     file.write_bytes(DATA)
     rid = (await live.client("alice").create_request())["id"]
@@ -93,8 +94,8 @@ async def test_upload_hashes_and_reads_off_the_loop(
     finally:
         api.close()
     assert obj["sha256"] == hashlib.sha256(DATA).hexdigest()
-    assert set(threads.seen) == {"sha256_file", "read"}
-    assert loop_thread not in threads.seen["sha256_file"]
+    assert set(threads.seen) == {"_read_and_hash", "read"}
+    assert loop_thread not in threads.seen["_read_and_hash"]
     assert loop_thread not in threads.seen["read"]
 
 
