@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.backend", "tests.fixtures.smtp"]
+pytest_plugins = [
+    "tests.fixtures.seaweedfs",
+    "tests.fixtures.backend",
+    "tests.fixtures.smtp",
+    "tests.fixtures.lab",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -164,7 +164,7 @@ def test_binder_plays_researcher_and_checker_and_stops_cleanly(binder: Binder) -
 def _browse_as_newcomer(binder: Binder) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.server_extension.test_panel_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.fixtures.lab import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -16,20 +16,12 @@ import pytest
 
 from tests.backend.admin_world import build_world, expected_metrics, raw_events
 from tests.fixtures.backend import LiveBackend
+from tests.fixtures.lab import CHROMIUM, CHROMIUM_ARGS
 from trevor_backend.dashboard.render import duration
 from trevor_backend.services.audit_export import verify_csv
 from trevor_backend.services.release_job import ReleaseJob
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 AXE = ROOT / "tests" / "dashboard_browser" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-output" / "dashboard"
 

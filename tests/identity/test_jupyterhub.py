@@ -20,8 +20,9 @@ from sqlalchemy import select
 from traitlets.config import Config
 
 from tests.fixtures.backend import Client, LiveBackend, start_backend
+from tests.fixtures.lab import CHROMIUM, CHROMIUM_ARGS
 from tests.identity.hub import Hub
-from tests.server_extension.test_panel_browser import CHROMIUM, CHROMIUM_ARGS, tag_table
+from tests.server_extension.test_panel_browser import tag_table
 from trevor_backend.auth.jupyterhub import JupyterHubAuthenticator
 from trevor_backend.orm import AirlockRequest, AuditEvent, User
 

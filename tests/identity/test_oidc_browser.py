@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.backend import LiveBackend
+from tests.fixtures.lab import CHROMIUM_ARGS
 from tests.identity.provider import OIDCProvider
-from tests.server_extension.test_panel_browser import CHROMIUM, CHROMIUM_ARGS
 from trevor_backend.orm import AuditEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,12 +26,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'trevor.sqlite'}"  # about the way in, not the database
-
-
-@pytest.fixture
-def chromium() -> str:
-    assert Path(CHROMIUM).exists(), "the browser tests require Chromium (scripts/setup.sh)"
-    return CHROMIUM
 
 
 async def _sign_in(page: Any, live: LiveBackend, user: str) -> None:

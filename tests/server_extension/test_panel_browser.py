@@ -14,15 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,60 +24,12 @@ import pytest
 
 from jupyter_trevor import workspace as ws
 from tests.backend.review_support import run_agent
+from tests.fixtures.lab import CHROMIUM_ARGS, TOKEN, Lab, running_lab
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-TOKEN = "browser-test-token"
 ARTIFACTS = ROOT / "test-output" / "panel"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_lab(
-    port: int, root: Path, env: dict[str, str], log: Path, extra: list[str]
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                f"--port={port}",
-                "--ServerApp.ip=127.0.0.1",
-                f"--IdentityProvider.token={TOKEN}",
-                "--ServerApp.allow_root=True",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.jpserver_extensions={'jupyter_trevor': True, 'jupyterlab': True}",
-                "--LabApp.news_url=",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                *extra,
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-@dataclass
-class Lab:
-    url: str
-    workspace: Path
-    log: Path
 
 
 @pytest.fixture
@@ -103,57 +49,8 @@ def lab_args() -> list[str]:
 async def lab(
     live: Any, labextension: Path, lab_workspace: Path, tmp_path: Path, lab_args: list[str]
 ) -> AsyncIterator[Lab]:
-    port = _free_port()
-    cfg = tmp_path / "jupyter-config"
-    # No "get notified about Jupyter news?" toast: it can cover the cells a test clicks into.
-    # (The user settings live under the config dir, so this stays inside the test.)
-    notification = cfg / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(cfg),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-        "TREVOR_BACKEND_URL": live.url,
-        "TREVOR_TOKEN": live.tokens["alice"],
-        "TREVOR_PROJECT": "p1",
-    }
-    log = tmp_path / "lab.log"
-    proc = _start_lab(port, lab_workspace, env, log, lab_args)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        from tornado.httpclient import AsyncHTTPClient
-
-        client = AsyncHTTPClient()
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                r = await client.fetch(f"{url}/trevor/version?token={TOKEN}", raise_error=False)
-                if r.code == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("jupyter lab did not start:\n" + log.read_text()[-3000:])
-            await asyncio.sleep(0.5)
-        yield Lab(url, lab_workspace, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture
-def chromium() -> str:
-    # A failure, not a skip: a skipped browser test would pass for a panel nobody ran.
-    assert Path(CHROMIUM).exists(), (
-        f"the browser tests require Chromium at {CHROMIUM}: `apt-get install chromium` "
-        "(scripts/setup.sh installs it)"
-    )
-    return CHROMIUM
+    async with running_lab(live, "alice", tmp_path, lab_workspace, lab_args) as lab:
+        yield lab
 
 
 @pytest.fixture

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +22,7 @@ import pytest
 
 from jupyter_trevor import workspace as ws
 from tests.backend.review_support import FAILING, PASSING, add_table, crosstab, run_agent
-from tests.server_extension.test_panel_browser import (
-    CHROMIUM_ARGS,
-    TOKEN,
-    _free_port,
-    _start_lab,
-)
+from tests.fixtures.lab import CHROMIUM_ARGS, TOKEN, Lab, running_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-output" / "review"
@@ -78,14 +69,6 @@ RECEIVED_SCRIPT = """
 """
 
 
-@dataclass
-class Lab:
-    user: str
-    url: str
-    workspace: Path
-    log: Path
-
-
 class Steps:
     """Numbered screenshots of the journey, whichever browser each step happened in."""
 
@@ -101,55 +84,6 @@ class Steps:
         await page.screenshot(path=str(self.folder / f"step-{self.n:02d}-{name}.png"))
 
 
-@asynccontextmanager
-async def running_lab(live: Any, user: str, tmp_path: Path) -> AsyncIterator[Lab]:
-    """A JupyterLab of ``user``'s, connected to the live backend with their token."""
-    from tornado.httpclient import AsyncHTTPClient
-
-    home = tmp_path / user
-    workspace = home / "workspace"
-    workspace.mkdir(parents=True)
-    cfg = home / "jupyter-config"
-    settings = cfg / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(cfg),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "TREVOR_BACKEND_URL": live.url,
-        "TREVOR_TOKEN": live.tokens[user],
-        "TREVOR_PROJECT": "p1",
-    }
-    port = _free_port()
-    log = home / "lab.log"
-    proc = _start_lab(port, workspace, env, log, [])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        client = AsyncHTTPClient()
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                r = await client.fetch(f"{url}/trevor/version?token={TOKEN}", raise_error=False)
-                if r.code == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{user}'s jupyter lab did not start:\n{log.read_text()[-3000:]}"
-                )
-            await asyncio.sleep(0.5)
-        yield Lab(user, url, workspace, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture
 async def browser(chromium: str) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright, expect
@@ -162,14 +96,6 @@ async def browser(chromium: str) -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = "/usr/bin/chromium"
-    # A failure, not a skip: a skipped browser test would pass for a view nobody ran.
-    assert Path(path).exists(), "the browser tests require Chromium at /usr/bin/chromium"
-    return path
 
 
 Opener = Callable[[Lab], Awaitable[Any]]
@@ -324,7 +250,7 @@ async def test_checker_reviews_in_the_panel(
     async with AsyncExitStack() as stack:
         alice_lab, carol_lab, dave_lab = await asyncio.gather(
             *(
-                stack.enter_async_context(running_lab(live, u, tmp_path))
+                stack.enter_async_context(running_lab(live, u, tmp_path / u))
                 for u in ("alice", "carol", "dave")
             )
         )
@@ -537,7 +463,7 @@ async def test_second_checker_sees_nothing_of_the_first_review(
     assert r.status == 201, r.body
     markers = (marker_public, marker_private, marker_summary)
 
-    async with running_lab(live, "dave", tmp_path) as lab:
+    async with running_lab(live, "dave", tmp_path / "dave") as lab:
         page = await open_page(lab)
         await open_panel(page, lab)
         view, _ = await open_review(page, title)
@@ -615,7 +541,7 @@ async def test_review_view_of_a_large_request(
     assert (await alice.post(f"/api/v1/requests/{rid}/submit", {})).status == 200
     await run_agent(live)
 
-    async with running_lab(live, "carol", tmp_path) as lab:
+    async with running_lab(live, "carol", tmp_path / "carol") as lab:
         page = await open_page(lab)
         await open_panel(page, lab)
         # The first object in the list is the big table (it was uploaded first).
