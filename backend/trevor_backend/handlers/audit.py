@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..errors import FieldError, ValidationFailed
+from ..runtime import Backend
 from ..schemas import AuditPage, Problem
 from ..services.audit_search import AuditQuery
 from .base import BaseHandler
@@ -105,7 +106,7 @@ async def stream_csv(handler: web.RequestHandler, q: AuditQuery) -> None:
         handler.write(chunk)
         await handler.flush()
 
-    backend: Any = handler.settings["trevor"]
+    backend: Backend = handler.settings["trevor"]
     try:
         await backend.audit_export.write_csv(handler.current_user, q, sink)
     except StreamClosedError:
@@ -116,7 +117,7 @@ async def stream_csv(handler: web.RequestHandler, q: AuditQuery) -> None:
         # Half a file has gone out: close the connection so the client sees a broken
         # download, not a complete-looking file that ends early.
         log.exception("audit export failed after %s", handler.request.path)
-        if handler.request.connection is not None:
+        if isinstance(handler.request.connection, HTTP1Connection):
             handler.request.connection.close()
         return
     handler.finish()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
 from ..errors import (
     PROBLEM_BASE,
@@ -27,6 +28,8 @@ from ..errors import (
     ValidationFailed,
 )
 from ..principal import Principal, correlation_id
+from ..runtime import Backend
+from ..services.context import Context
 
 log = logging.getLogger("trevor_backend.web")
 M = TypeVar("M", bound=BaseModel)
@@ -108,11 +111,13 @@ class BaseHandler(web.RequestHandler):
                 setattr(cls, verb.lower(), _checking_body(fn))
 
     @property
-    def backend(self) -> Any:
-        return self.settings["trevor"]
+    def backend(self) -> Backend:
+        # web.make_app puts the running backend into the application settings.
+        backend: Backend = self.settings["trevor"]
+        return backend
 
     @property
-    def ctx(self) -> Any:
+    def ctx(self) -> Context:
         return self.backend.ctx
 
     @property
@@ -176,8 +181,12 @@ class BaseHandler(web.RequestHandler):
         if declared is not None and (strict_int(declared) or 0) > limit + DISCARD_MARGIN:
             raise PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
         self._body_chunks = []
-        if self.request.connection is not None:
-            self.request.connection.set_max_body_size(limit + DISCARD_MARGIN)
+        self.set_body_limit(limit + DISCARD_MARGIN)
+
+    def set_body_limit(self, limit: int) -> None:
+        """Tornado's own limit on this request's body (HTTP/1 connections hold one)."""
+        if isinstance(self.request.connection, HTTP1Connection):
+            self.request.connection.set_max_body_size(limit)
 
     async def data_received(self, chunk: bytes) -> None:
         if self._body_chunks is None:

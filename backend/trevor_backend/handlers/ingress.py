@@ -60,7 +60,7 @@ class SignedUploadHandler(StreamedUploadHandler):
             self.content_length(),
         )
         # The slot's size bounds the body; the margin lets our own check answer first.
-        self.request.connection.set_max_body_size(self.upload.expected_size + (4 << 20))
+        self.set_body_limit(self.upload.expected_size + (4 << 20))
 
     @operation(
         "Ingress: upload the file through an HMAC-signed link (local store)",

@@ -6,7 +6,7 @@ from ..contract import Direction, RequestStatus
 from ..errors import FieldError, ValidationFailed
 from ..schemas import AuditList, Problem, RequestCreate, RequestList, RequestOut
 from .base import BaseHandler
-from .spec import operation
+from .spec import Responses, operation
 
 _ERRORS = {401: Problem, 404: Problem}
 
@@ -90,7 +90,13 @@ class TransitionHandler(BaseHandler):
         self.write_json(await self.backend.requests.act(self.principal, rid, self.action))
 
 
-_TRANSITION_RESPONSES = {200: RequestOut, 403: Problem, 409: Problem, 422: Problem, **_ERRORS}
+_TRANSITION_RESPONSES: Responses = {
+    200: RequestOut,
+    403: Problem,
+    409: Problem,
+    422: Problem,
+    **_ERRORS,
+}
 
 
 class SubmitHandler(TransitionHandler):

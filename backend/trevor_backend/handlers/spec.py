@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# Per status code: the body's model, a media type (or several), or no body.
+Responses = dict[int, type[BaseModel] | str | tuple[str, ...] | None]
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -15,9 +18,7 @@ class Operation:
     tags: tuple[str, ...]
     body: type[BaseModel] | str | None = None  # a model, or a media type for raw bodies
     #: per status: a model (JSON), a media type, several media types, or None (no body)
-    responses: dict[int, type[BaseModel] | str | tuple[str, ...] | None] = field(
-        default_factory=dict
-    )
+    responses: Responses = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     public: bool = False
@@ -28,7 +29,7 @@ def operation(
     *,
     tags: tuple[str, ...] | str,
     body: type[BaseModel] | str | None = None,
-    responses: dict[int, type[BaseModel] | str | tuple[str, ...] | None] | None = None,
+    responses: Responses | None = None,
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     public: bool = False,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db import Sessions
 from ..storage import ObjectStore
+from .notifications.channels import Notifier
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,11 @@ class Settings:
 @dataclass
 class Context:
     engine: AsyncEngine
-    sessions: async_sessionmaker
+    sessions: Sessions
     store: ObjectStore
     settings: Settings
-    # The configured notification channels (services.notifications.channels.Notifier instances).
-    notifiers: list[Any] = field(default_factory=list)
+    # The configured notification channels (TrevorBackend.notifier_classes).
+    notifiers: list[Notifier] = field(default_factory=list)
 
     @property
     def dialect(self) -> str:
