@@ -171,12 +171,33 @@ class AirlockRequest(Base):
     # When admins were last told the request is waiting past the SLA; an alert is due again
     # only after the request has moved (updated_at later than this).
     stuck_alerted_at: Mapped[datetime | None] = mapped_column()
+    # Milestones for the metrics summary, set by services/transitions.py in the transaction
+    # that writes the matching audit event (with that event's time), so the summary is a few
+    # aggregates instead of a scan of the audit log (migration 0006 backfilled them).
+    first_submitted_at: Mapped[datetime | None] = mapped_column()
+    first_reviewed_at: Mapped[datetime | None] = mapped_column()
+    first_decided_at: Mapped[datetime | None] = mapped_column()
+    released_at: Mapped[datetime | None] = mapped_column()
 
     project: Mapped[Project] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[created_by])
     objects: Mapped[list[OutputObject]] = relationship(
         back_populates="request", order_by="OutputObject.created_at"
     )
+
+
+class RequestRound(Base):
+    """One revision of a request as the metrics see it: the agent's recommendation and the
+    human decision, both kept by services/transitions.py (migration 0006 backfilled them)."""
+
+    __tablename__ = "request_rounds"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent_recommendation: Mapped[str | None] = mapped_column(String(16))
+    #: approved | changes_requested | rejected
+    decision: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column()
 
 
 class OutputObject(Base):
@@ -232,6 +253,8 @@ class Review(Base):
         # unique constraints ignore, so the agent's uniqueness is guarded by agent_key.
         UniqueConstraint("request_id", "revision", "reviewer_id", name="uq_reviews_reviewer"),
         UniqueConstraint("agent_key", name="uq_reviews_agent_key"),
+        # The metrics' per-checker load is read from this index alone (migration 0006).
+        Index("ix_reviews_reviewer_request", "reviewer_id", "request_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

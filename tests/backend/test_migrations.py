@@ -1,13 +1,25 @@
-"""The Alembic migrations build exactly the schema the ORM declares, on every database."""
+"""The Alembic migrations build exactly the schema the ORM declares, on every database, and
+migration 0006 backfills the metrics milestones from the audit log."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from tests.backend.admin_world import (
+    assert_summary_matches,
+    build_world,
+    expected_metrics,
+    raw_events,
+)
+from tests.fixtures.backend import LiveBackend
 from trevor_backend import db
-from trevor_backend.orm import Base
+from trevor_backend.orm import AirlockRequest, Base, RequestRound
 
 
 def _diff(conn: Connection) -> list[object]:
@@ -28,3 +40,63 @@ async def test_migrations_match_the_orm(database_url: str) -> None:
         assert await db.current_revision(engine) == db.head_revision()
     finally:
         await engine.dispose()
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    cfg = db.alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def _milestones(live: LiveBackend) -> tuple[list[Any], list[Any]]:
+    r, rr = AirlockRequest, RequestRound
+    async with live.backend.ctx.sessions() as session:
+        requests = (
+            await session.execute(
+                select(
+                    r.id,
+                    r.first_submitted_at,
+                    r.first_reviewed_at,
+                    r.first_decided_at,
+                    r.released_at,
+                ).order_by(r.id)
+            )
+        ).all()
+        rounds = (
+            await session.execute(
+                select(
+                    rr.request_id,
+                    rr.revision,
+                    rr.agent_recommendation,
+                    rr.decision,
+                    rr.decided_at,
+                ).order_by(rr.request_id, rr.revision)
+            )
+        ).all()
+    return [tuple(row) for row in requests], [tuple(row) for row in rounds]
+
+
+async def test_milestone_backfill_equals_what_the_state_machine_keeps(live: LiveBackend) -> None:
+    """Migration 0006 rebuilds, from the audit log alone, exactly the milestones the
+    transitions kept while the history was made; and the summary then still equals the
+    independent computation from the raw events."""
+    world = await build_world(live)
+    kept = await _milestones(live)
+    requests, rounds = kept
+    by_id = {row[0]: row for row in requests}
+    assert all(by_id[world.released][1:])  # submitted, reviewed, decided and released
+    assert by_id[world.draft][1:] == (None, None, None, None)
+    assert {(row[0], row[1]) for row in rounds} >= {(world.revised, 1), (world.revised, 2)}
+    assert {row[3] for row in rounds} == {"approved", "changes_requested", "rejected", None}
+    assert all(row[2] in ("pass", "review", "fail") for row in rounds)
+
+    engine = live.backend.ctx.engine
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade, "0005_keyset_indexes")
+    await engine.dispose()  # no statement prepared against the old schema survives
+    await db.upgrade(engine)
+    await engine.dispose()
+    assert await _milestones(live) == kept
+
+    summary = (await live.client("root").get("/api/v1/metrics/summary")).json
+    assert_summary_matches(summary, expected_metrics(await raw_events(live)))

@@ -14,6 +14,12 @@ Definitions (docs/dashboard.md "Metrics" says the same for readers):
 * agreement pairs the agent's recommendation for a revision with the human decision of the
   same revision: ``pass`` agrees with approval, ``fail`` with changes requested or rejection,
   and ``review`` (the agent abstains) counts in neither direction.
+
+The figures are read from milestones the state machine keeps as it writes those events
+(``services/transitions.py``: the requests' ``first_*_at`` and ``released_at`` columns, one
+``request_rounds`` row per decided revision) and from the reviews table, never from the audit
+log: a handful of aggregate queries whatever the log's size. ``tests/backend/admin_world.py``
+computes the same figures from the raw audit events, and the tests check the two agree.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, true
 
 from ..contract import Direction, RequestStatus
-from ..orm import AirlockRequest, AuditEvent, utcnow
+from ..orm import AirlockRequest, RequestRound, Review, User, utcnow
 from ..principal import Principal
 from ..schemas import (
     Agreement,
@@ -79,7 +85,7 @@ def durations(values: list[float]) -> Durations:
     )
 
 
-def histogram(values: list[float]) -> list[Bucket]:
+def _histogram(values: list[float]) -> list[Bucket]:
     counts = [0] * len(HISTOGRAM_LABELS)
     for v in values:
         i = next((i for i, b in enumerate(HISTOGRAM_BOUNDS) if v < b), len(HISTOGRAM_BOUNDS))
@@ -105,8 +111,79 @@ class MetricsService:
 
     def _week(self, col: Any) -> Any:
         if self.ctx.dialect == "postgresql":
-            return func.to_char(func.date_trunc("week", func.timezone("UTC", col)), "YYYY-MM-DD")
+            # The Monday as a timestamp, formatted in Python: to_char on every row costs more
+            # than the grouping.
+            return func.date_trunc("week", func.timezone("UTC", col))
         return func.date(col, "-6 days", "weekday 1")
+
+    async def _timeline(
+        self, windowed: list[ColumnElement[bool]]
+    ) -> tuple[Durations, Durations, Durations, list[Bucket]]:
+        """Times from first submission to first review, first decision and release of the
+        selected requests (count, median, p90), and the first-review histogram."""
+        r = AirlockRequest
+        ends = (r.first_reviewed_at, r.first_decided_at, r.released_at)
+        async with self.ctx.sessions() as session:
+            if self.ctx.dialect != "postgresql":
+                # SQLite has no percentile aggregate: the durations come back and Python ranks
+                # them (SQLite serves small deployments; this is still one read of requests).
+                start = self._epoch(r.first_submitted_at)
+                found = (
+                    await session.execute(
+                        select(*(self._epoch(end) - start for end in ends)).where(
+                            *windowed, r.first_submitted_at.is_not(None)
+                        )
+                    )
+                ).all()
+                columns = [[row[i] for row in found if row[i] is not None] for i in range(3)]
+                review, decision, release = (durations(values) for values in columns)
+                return review, decision, release, _histogram(columns[0])
+            # One scan for all three. Ordered-set aggregates skip NULLs, so a request without
+            # the milestone drops out of that figure only; percentile_disc is the nearest-rank
+            # percentile (the value at ceil(q * n)).
+            # date_part gives double precision (extract gives numeric, twice as slow to sort).
+            spans = [func.date_part("epoch", end - r.first_submitted_at) for end in ends]
+            figures: list[Any] = []
+            for d in spans:
+                figures += [
+                    func.count(d),
+                    func.percentile_disc(0.5).within_group(d),
+                    func.percentile_disc(0.9).within_group(d),
+                ]
+            lows, highs = (None, *HISTOGRAM_BOUNDS), (*HISTOGRAM_BOUNDS, None)
+            first = spans[0]
+            figures += [
+                func.count(
+                    case(
+                        (
+                            and_(
+                                first >= lo if lo is not None else true(),
+                                first < hi if hi is not None else true(),
+                            ),
+                            1,
+                        )
+                    )
+                )
+                for lo, hi in zip(lows, highs, strict=True)
+            ]
+            row = (
+                await session.execute(
+                    select(*figures).where(*windowed, r.first_submitted_at.is_not(None))
+                )
+            ).one()
+
+        def at(i: int) -> Durations:
+            n, median, p90 = row[3 * i : 3 * i + 3]
+            return Durations(
+                count=n,
+                median_seconds=None if median is None else float(median),
+                p90_seconds=None if p90 is None else float(p90),
+            )
+
+        buckets = [
+            Bucket(label=label, count=c) for label, c in zip(HISTOGRAM_LABELS, row[9:], strict=True)
+        ]
+        return at(0), at(1), at(2), buckets
 
     # --- the summary ----------------------------------------------------------------------
 
@@ -134,17 +211,14 @@ class MetricsService:
             windowed.append(r.created_at >= since)
         if until:
             windowed.append(r.created_at < until)
-        in_window = select(r.id).where(*windowed).scalar_subquery()
-        e = AuditEvent
-        # The project filter on the events as well lets the database use their project index.
-        # Without a window every request-scoped event counts: no semi-join with requests.
-        ev_where: list[ColumnElement[bool]] = [
-            e.request_id.in_(in_window) if since or until else e.request_id.is_not(None)
-        ]
-        if project:
-            ev_where.append(e.project_id == project)
-        if scope is not None:
-            ev_where.append(e.project_id.in_(scope))
+        rr, rv, u = RequestRound, Review, User
+        # Rounds and reviews of the selected requests: without a filter, all of them (no join).
+        of_requests: list[ColumnElement[bool]] = (
+            [rr.request_id.in_(select(r.id).where(*windowed))] if windowed else []
+        )
+        reviews_of: list[ColumnElement[bool]] = (
+            [rv.request_id.in_(select(r.id).where(*windowed))] if windowed else []
+        )
 
         settings = self.ctx.settings
         now = utcnow()
@@ -160,28 +234,6 @@ class MetricsService:
             async with self.ctx.sessions() as session:
                 return list(await session.scalars(stmt))
 
-        def first(*types: str) -> Any:
-            return func.min(case((e.type.in_(types), self._epoch(e.created_at))))
-
-        week = self._week(e.created_at)
-        agent = (
-            select(
-                e.request_id.label("rid"),
-                e.payload["revision"].as_integer().label("rev"),
-                e.payload["recommendation"].as_string().label("rec"),
-            )
-            .where(*ev_where, e.type == "request.agent_review_completed")
-            .subquery()
-        )
-        decision = (
-            select(
-                e.request_id.label("rid"),
-                e.payload["revision"].as_integer().label("rev"),
-                e.type.label("type"),
-            )
-            .where(*ev_where, e.type.in_(list(DECISION_EVENTS)))
-            .subquery()
-        )
         stuck_where = [
             *req_where,
             r.status.in_([s.value for s in WAITING_STATES]),
@@ -194,12 +246,27 @@ class MetricsService:
             r.attempts >= settings.release_max_attempts,
         ]
         submitted = case((r.submitted_at.is_not(None), 1), else_=0)
+        decided = [rr.decision.is_not(None), *of_requests]
+        # One expression object: PostgreSQL matches GROUP BY to the select list by identity
+        # of the bound parameters.
+        week = self._week(rr.decided_at)
+        # Human reviews (the agent's have no reviewer) per checker, read from the index on
+        # (reviewer_id, request_id) alone (migration 0006).
+        load = (
+            select(
+                rv.reviewer_id,
+                func.count().label("reviews"),
+                func.count(func.distinct(rv.request_id)).label("requests"),
+            )
+            .where(rv.reviewer_id.is_not(None), *reviews_of)
+            .group_by(rv.reviewer_id)
+            .subquery()
+        )
         (
             count_rows,
             timeline,
             checker_rows,
-            decision_rows,
-            matrix_rows,
+            round_rows,
             current,
             stuck_rows,
             parked_rows,
@@ -209,45 +276,17 @@ class MetricsService:
                 .where(*windowed)
                 .group_by(r.status, r.direction, r.revision, submitted)
             ),
+            self._timeline(windowed),
             rows(
-                select(
-                    first("request.submitted"),
-                    first("review.submitted"),
-                    first(*DECISION_EVENTS),
-                    first(*RELEASE_EVENTS),
-                )
-                .where(
-                    *ev_where,
-                    e.type.in_(
-                        [
-                            "request.submitted",
-                            "review.submitted",
-                            *DECISION_EVENTS,
-                            *RELEASE_EVENTS,
-                        ]
-                    ),
-                )
-                .group_by(e.request_id)
+                select(u.username, load.c.reviews, load.c.requests)
+                .join_from(load, u, load.c.reviewer_id == u.id)
+                .order_by(load.c.reviews.desc(), u.username)
             ),
+            # Outcomes by week and the agent-vs-human matrix from one pass over the rounds.
             rows(
-                select(e.actor, func.count(), func.count(func.distinct(e.request_id)))
-                .where(*ev_where, e.type == "review.submitted")
-                .group_by(e.actor)
-                .order_by(func.count().desc(), e.actor)
-            ),
-            rows(
-                select(e.type, week, func.count())
-                .where(*ev_where, e.type.in_(list(DECISION_EVENTS)))
-                .group_by(e.type, week)
-            ),
-            rows(
-                select(agent.c.rec, decision.c.type, func.count())
-                .join_from(
-                    agent,
-                    decision,
-                    (agent.c.rid == decision.c.rid) & (agent.c.rev == decision.c.rev),
-                )
-                .group_by(agent.c.rec, decision.c.type)
+                select(rr.decision, week, rr.agent_recommendation, func.count())
+                .where(*decided)
+                .group_by(rr.decision, week, rr.agent_recommendation)
             ),
             rows(
                 select(
@@ -269,32 +308,21 @@ class MetricsService:
         rev_rows = sorted(revisions.items())
         submitted_n = sum(revisions.values())
 
-        to_review, to_decision, to_release = [], [], []
-        for sub_at, reviewed, decided, released in timeline:
-            if sub_at is None:
-                continue
-            start = float(sub_at)
-            if reviewed is not None:
-                to_review.append(float(reviewed) - start)
-            if decided is not None:
-                to_decision.append(float(decided) - start)
-            if released is not None:
-                to_release.append(float(released) - start)
-
         checkers = [
             CheckerLoad(checker=actor, reviews=n, requests=distinct)
             for actor, n, distinct in checker_rows
         ]
         decided_counts = dict.fromkeys(DECISION_EVENTS.values(), 0)
         weekly: dict[str, dict[str, int]] = {}
-        for type_, wk, n in decision_rows:
-            outcome = DECISION_EVENTS[type_]
-            decided_counts[outcome] += n
-            weekly.setdefault(str(wk), dict.fromkeys(DECISION_EVENTS.values(), 0))[outcome] += n
-        total = sum(decided_counts.values())
         matrix: dict[str, dict[str, int]] = {}
-        for rec, type_, n in matrix_rows:
-            matrix.setdefault(str(rec), {})[DECISION_EVENTS[type_]] = n
+        for outcome, wk, rec, n in round_rows:
+            decided_counts[outcome] += n
+            label = wk.strftime("%Y-%m-%d") if isinstance(wk, datetime) else str(wk)
+            weekly.setdefault(label, dict.fromkeys(DECISION_EVENTS.values(), 0))[outcome] += n
+            if rec is not None:
+                row = matrix.setdefault(str(rec), {})
+                row[outcome] = row.get(outcome, 0) + n
+        total = sum(decided_counts.values())
         stuck_count, parked_count = (int(v or 0) for v in current[0])
         stuck = [
             StuckItem(
@@ -326,10 +354,10 @@ class MetricsService:
             generated_at=now,
             stuck_request_sla_seconds=settings.stuck_request_sla,
             counts=counts,
-            time_to_first_review=durations(to_review),
-            time_to_decision=durations(to_decision),
-            time_to_release=durations(to_release),
-            first_review_histogram=histogram(to_review),
+            time_to_first_review=timeline[0],
+            time_to_decision=timeline[1],
+            time_to_release=timeline[2],
+            first_review_histogram=timeline[3],
             checkers=checkers,
             outcomes=Outcomes(
                 decisions=total,

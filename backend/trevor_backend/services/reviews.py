@@ -58,7 +58,7 @@ from . import access, audit
 from .context import Context
 from .pagination import next_cursor_by, oldest_first
 from .requests import REQUEST_COLUMNS, current_objects, latest_verdicts, lock, requests_out
-from .transitions import allowed_actions, transition
+from .transitions import allowed_actions, note_human_review, transition
 
 S = RequestStatus
 DECIDED_EVENTS = ("request.approved", "request.changes_requested", "request.rejected")
@@ -389,7 +389,7 @@ class ReviewService:
         # The pseudonym researchers know this review by ("checker N", as in visible_reviews):
         # recorded so audit views can name the checker that way without reading reviews.
         number = len([rv for rv in await human_reviews(session, rid) if rv.revision == r.revision])
-        await audit.record(
+        recorded = await audit.record(
             session,
             "review.submitted",
             p,
@@ -407,6 +407,7 @@ class ReviewService:
                 "content_sha256": _content_digest(body),
             },
         )
+        note_human_review(r, recorded.created_at)
 
         reviews = [rv for rv in await human_reviews(session, rid) if rv.revision == r.revision]
         decided = len(reviews) >= self.ctx.settings.required_reviews

@@ -2,20 +2,22 @@
 
 Every transition — by a researcher, a checker, an admin or the reconciler — goes through
 :func:`transition`, which checks the move is legal and the actor allowed, writes the audit
-event and queues the notifications, all in the caller's transaction.
+event, keeps the request's metrics milestones and queues the notifications, all in the
+caller's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contract import TERMINAL_STATUSES, Direction, RequestStatus
 from ..errors import Forbidden, IllegalTransition
-from ..orm import AirlockRequest, utcnow
+from ..orm import AirlockRequest, RequestRound, utcnow
 from ..principal import Principal
 from . import audit
 from .notifications import recipients
@@ -167,7 +169,7 @@ async def transition(
     request.attempts = 0
 
     event = rule.event if action != "decide" else f"request.{to.value.lower()}"
-    await audit.record(
+    recorded = await audit.record(
         session,
         event,
         actor,
@@ -176,5 +178,45 @@ async def transition(
         payload={"from": current.value, "to": to.value, "revision": request.revision}
         | (payload or {}),
     )
+    await _milestones(session, request, action, to, recorded.created_at, payload or {})
     await recipients.on_transition(session, request, current, to, actor)
     return request
+
+
+async def _milestones(
+    session: AsyncSession,
+    request: AirlockRequest,
+    action: str,
+    to: RequestStatus,
+    at: datetime,
+    payload: dict[str, Any],
+) -> None:
+    """Keep the metrics' milestones (docs/dashboard.md "Metrics") with the audit event's own
+    time, so the summary read from them equals one computed from the audit log."""
+    if action == "submit" and request.first_submitted_at is None:
+        request.first_submitted_at = at
+    elif action == "finish_agent_review":
+        (await _round(session, request)).agent_recommendation = payload.get("recommendation")
+    elif action == "decide":
+        round_ = await _round(session, request)
+        round_.decision, round_.decided_at = to.value.lower(), at
+        if request.first_decided_at is None:
+            request.first_decided_at = at
+    elif action in ("finish_release", "deliver") and request.released_at is None:
+        request.released_at = at
+
+
+async def _round(session: AsyncSession, request: AirlockRequest) -> RequestRound:
+    key = (request.id, request.revision)
+    found = await session.get(RequestRound, key)
+    if found is None:
+        found = RequestRound(request_id=request.id, revision=request.revision)
+        session.add(found)
+    return found
+
+
+def note_human_review(request: AirlockRequest, at: datetime) -> None:
+    """A checker's review is not a transition, but its time is a milestone (the first human
+    review); ``services.reviews`` calls this with the time of its ``review.submitted`` event."""
+    if request.first_reviewed_at is None:
+        request.first_reviewed_at = at
