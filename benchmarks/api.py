@@ -11,8 +11,12 @@ baseline. ``wrk`` measures at 1, 10 and 50 connections:
 * ``GET /api/v1/review-queue?limit=50``      (the queue page, carol)
 * ``GET /``                                   (hello world)
 
-Printed per row: req/s, p50, p99, errors (non-2xx + socket errors), and the ratio to hello
-world at the same connection count. Then the cost per page at 1k vs 10k requests (50
+Printed per row: req/s, p50, p99, errors (non-2xx + socket errors), the ratio to hello
+world at the same connection count, and the server's CPU time per request (user + system of
+the serving process, from /proc, over the run). On a shared, loaded machine req/s mostly
+measures what share of a core the process got; CPU per request does not, and its ratio
+(``cpu x``: hello world's CPU per request over the endpoint's) is what the req/s ratio would be
+if each server had a core to itself. Then the cost per page at 1k vs 10k requests (50
 connections). Goals (issue 10): zero errors on both databases; one request >= 0.3 of hello
 world req/s; list and queue pages >= 0.1; list p99 < 100 ms on PostgreSQL; page cost
 independent of the number of requests.
@@ -188,7 +192,15 @@ def parse_ms(value: str) -> float:
     return n * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, connections: int, duration: float, token: str | None) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    url: str, connections: int, duration: float, token: str | None, pid: int
+) -> dict[str, float]:
     cmd = [
         "wrk",
         f"-t{min(connections, 2)}",
@@ -200,7 +212,10 @@ def wrk(url: str, connections: int, duration: float, token: str | None) -> dict[
     ]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
+    before = cpu_seconds(pid)
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - before
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = parse_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = parse_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -209,7 +224,8 @@ def wrk(url: str, connections: int, duration: float, token: str | None) -> dict[
         errors += int(m.group(1))
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(x) for x in m.groups())
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors}
+    cpu_ms = 1000 * cpu / done if done else float("nan")
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors, "cpu_ms": cpu_ms}
 
 
 def wait_up(url: str, timeout: float = 60) -> None:
@@ -225,9 +241,11 @@ def wait_up(url: str, timeout: float = 60) -> None:
 
 def row(name: str, conns: int, r: dict[str, float], hello: dict[str, float] | None) -> None:
     ratio = f"{r['rps'] / hello['rps']:.2f}" if hello else "-"
+    cpu_ratio = f"{hello['cpu_ms'] / r['cpu_ms']:.2f}" if hello else "-"
     print(
         f"  {name:<14} c={conns:<3} {r['rps']:>9.0f} req/s  p50 {r['p50']:>8.2f} ms  "
-        f"p99 {r['p99']:>8.2f} ms  errors {int(r['errors']):>4}  x hello {ratio}",
+        f"p99 {r['p99']:>8.2f} ms  errors {int(r['errors']):>4}  x hello {ratio:>5}  "
+        f"cpu {r['cpu_ms']:>6.3f} ms/req  cpu x {cpu_ratio}",
         flush=True,
     )
 
@@ -253,6 +271,8 @@ def run_database(label: str, database_url: str, duration: float) -> dict[str, An
                         "--TrevorBackend.log_level=WARN",
                     ],
                 ).start(120)
+                assert proc.proc is not None
+                served = proc.proc.pid
                 try:
                     targets = {
                         "one request": (f"{proc.url}/api/v1/requests/{rid}", tokens["alice"]),
@@ -262,10 +282,10 @@ def run_database(label: str, database_url: str, duration: float) -> dict[str, An
                     conns = CONNECTIONS if total == 10000 else (50,)
                     print(f"{label}, {total} requests:", flush=True)
                     for c in conns:
-                        base = wrk(hello_url, c, duration, None)
+                        base = wrk(hello_url, c, duration, None, hello.pid)
                         row("hello world", c, base, None)
                         for name, (url, token) in targets.items():
-                            r = wrk(url, c, duration, token)
+                            r = wrk(url, c, duration, token, served)
                             row(name, c, r, base)
                             results[(total, name, c)] = r
                         results[(total, "hello", c)] = base
@@ -283,7 +303,8 @@ def run_database(label: str, database_url: str, duration: float) -> dict[str, An
         cost_small, cost_big = 1000 / small["rps"], 1000 / big["rps"]
         print(
             f"  {name:<14} {cost_small:8.3f} ms at 1k, {cost_big:8.3f} ms at 10k "
-            f"(x{cost_big / cost_small:.2f})",
+            f"(x{cost_big / cost_small:.2f}); CPU {small['cpu_ms']:.3f} ms at 1k, "
+            f"{big['cpu_ms']:.3f} ms at 10k (x{big['cpu_ms'] / small['cpu_ms']:.2f})",
             flush=True,
         )
     return results
@@ -344,6 +365,14 @@ def main() -> None:
             checks.append(("list p99 < 100 ms", lst["p99"] < 100, f"{lst['p99']:.1f} ms"))
         for what, ok, value in checks:
             print(f"  {label:<10} {what:<28} {value:>10}  {'met' if ok else 'NOT met'}")
+        base_cpu = res[(10000, "hello", 50)]["cpu_ms"]
+        print(
+            f"  {label:<10} CPU per request, hello world's over the endpoint's: "
+            + ", ".join(
+                f"{name} {base_cpu / r['cpu_ms']:.2f}"
+                for name, r in (("one", one), ("list", lst), ("queue", queue))
+            )
+        )
 
 
 if __name__ == "__main__":
