@@ -600,3 +600,27 @@ def test_store_from_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     for bad in ["s3://", "file://host/dir", "file:relative", "http://x/y", "/plain/path", ""]:
         with pytest.raises(ValueError):
             store_from_url(bad)
+
+
+def test_local_batches_are_written_whole_through_short_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch goes to disk with writev (no joined copy); a writev that takes only part of
+    what it was given (signals, huge batches) is continued from the first unwritten byte."""
+    from trevor_backend.storage import local
+
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        first = buffers[0]
+        return real_writev(fd, [first[: max(1, len(first) // 3)]])
+
+    monkeypatch.setattr(local.os, "writev", short_writev)
+    chunks = [b"a" * 10, b"", b"bc" * 7, os.urandom(1000), b"d"]
+    path = tmp_path / "batch"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        local._write_all(fd, chunks)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(chunks)
