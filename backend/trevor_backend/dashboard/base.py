@@ -8,7 +8,6 @@ and render templates; they hold no rules of their own.
 from __future__ import annotations
 
 import logging
-import uuid
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +16,7 @@ from markupsafe import Markup
 from tornado import web
 
 from ..errors import TrevorError
+from ..handlers.request import TrevorRequestHandler
 from ..principal import Principal, correlation_id
 from . import session
 from .render import render
@@ -38,24 +38,11 @@ NAV = (
 )
 
 
-class DashboardHandler(web.RequestHandler):
+class DashboardHandler(TrevorRequestHandler):
     #: the login page answers without a session
     public = False
     #: which NAV entry is current
     page = ""
-
-    @property
-    def backend(self) -> Any:
-        return self.settings["trevor"]
-
-    @property
-    def ctx(self) -> Any:
-        return self.backend.ctx
-
-    @property
-    def principal(self) -> Principal:
-        assert isinstance(self.current_user, Principal)
-        return self.current_user
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Security-Policy", CSP)
@@ -74,8 +61,7 @@ class DashboardHandler(web.RequestHandler):
         return self.get_cookie(session.COOKIE)
 
     async def prepare(self) -> None:
-        cid = self.request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        correlation_id.set(cid[:64])
+        self.correlate()
         if self.request.method not in ("GET", "HEAD"):
             # Tornado's XSRF check (a token in the form matching the _xsrf cookie), run here
             # because the API beside the dashboard authenticates with bearer tokens instead.

@@ -10,7 +10,6 @@ import functools
 import json
 import logging
 import re
-import uuid
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -27,9 +26,8 @@ from ..errors import (
     Unauthorized,
     ValidationFailed,
 )
-from ..principal import Principal, correlation_id
-from ..runtime import Backend
-from ..services.context import Context
+from ..principal import correlation_id
+from .request import TrevorRequestHandler
 
 log = logging.getLogger("trevor_backend.web")
 M = TypeVar("M", bound=BaseModel)
@@ -83,7 +81,7 @@ def validation_problem(
 
 
 @web.stream_request_body
-class BaseHandler(web.RequestHandler):
+class BaseHandler(TrevorRequestHandler):
     """Bodies are streamed into a bounded buffer (``data_received``) rather than read whole
     by Tornado, so an oversized body gets a 413 problem (and nothing runs) instead of
     Tornado's bare 400 and a closed connection. Upload handlers override ``data_received``
@@ -109,21 +107,6 @@ class BaseHandler(web.RequestHandler):
             fn = cls.__dict__.get(verb.lower())
             if fn is not None and not getattr(fn, "_checks_body", False):
                 setattr(cls, verb.lower(), _checking_body(fn))
-
-    @property
-    def backend(self) -> Backend:
-        # web.make_app puts the running backend into the application settings.
-        backend: Backend = self.settings["trevor"]
-        return backend
-
-    @property
-    def ctx(self) -> Context:
-        return self.backend.ctx
-
-    @property
-    def principal(self) -> Principal:
-        assert isinstance(self.current_user, Principal)
-        return self.current_user
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -156,9 +139,7 @@ class BaseHandler(web.RequestHandler):
             task.cancel()
 
     async def prepare(self) -> None:
-        cid = self.request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        correlation_id.set(cid[:64])
-        self.set_header("X-Request-ID", cid[:64])
+        self.set_header("X-Request-ID", self.correlate())
         # A read session: authenticating never takes the write lock (see auth/tokens.py).
         async with self.ctx.sessions() as session:
             self.current_user = await self.backend.authenticator.authenticate(self.request, session)
