@@ -38,7 +38,7 @@ class StoreSweepJob(Job):
         if time.monotonic() < self._next:
             return 0
         self._next = time.monotonic() + self.interval
-        removed = await ctx.store.cleanup_temp(timedelta(seconds=self.temp_max_age))
+        removed: int = await ctx.store.cleanup_temp(timedelta(seconds=self.temp_max_age))
         cutoff = utcnow() - timedelta(seconds=self.slot_grace)
         async with ctx.sessions() as session:
             keys = list(
