@@ -121,6 +121,75 @@ async def test_sync_projects_is_idempotent_and_refuses_role_conflicts(
     assert roles == ["researcher"]
 
 
+async def test_sync_projects_reports_the_api_changes_it_overrides(
+    live: LiveBackend, database_url: str, tmp_path: Path
+) -> None:
+    spec = tmp_path / "projects.yaml"
+    roles = {"zed": "researcher", "yan": "output_checker", "xia": "output_checker"}
+    file = {
+        "users": [{"username": name} for name in roles],
+        "admins": ["root"],
+        "projects": [
+            {
+                "id": "p3",
+                "name": "Project Three",
+                "members": [{"user": u, "role": r} for u, r in roles.items()],
+            }
+        ],
+    }
+    spec.write_text(json.dumps(file))  # JSON is YAML
+    assert run(["sync-projects", str(spec)], live.data_dir, database_url).returncode == 0
+    # An admin changes the project in the dashboard/API: adds, changes and removes a member.
+    root = live.client("root")
+    assert (
+        await root.put("/api/v1/projects/p3/members/bob", {"role": "output_checker"})
+    ).status == 201
+    assert (
+        await root.put("/api/v1/projects/p3/members/yan", {"role": "senior_checker"})
+    ).status == 200
+    assert (await root.delete("/api/v1/projects/p3/members/xia")).status in (200, 204)
+
+    synced = run(["sync-projects", str(spec)], live.data_dir, database_url)
+    assert synced.returncode == 0, synced.stderr
+    drift = [line for line in synced.stdout.splitlines() if line.startswith("! ")]
+    assert len(drift) == 3, synced.stdout
+    assert drift[0].startswith("! bob: root made them output_checker on p3 at ")
+    assert drift[0].endswith("the file overrides it: removed, not in the file")
+    assert drift[1].startswith("! xia: root made them not a member of p3 at ")
+    assert drift[1].endswith("the file overrides it: output_checker as the file says")
+    assert drift[2].startswith("! yan: root made them senior_checker on p3 at ")
+    assert "zed" not in "".join(drift)  # unchanged since the file put it there
+    # The file won, and each override is in the audit log with who made the change.
+    async with live.backend.ctx.sessions() as s:
+        now = dict(
+            (
+                await s.execute(
+                    select(User.username, Membership.role)
+                    .join(Membership, Membership.user_id == User.id)
+                    .where(Membership.project_id == "p3")
+                )
+            ).all()
+        )
+        events = list(
+            await s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.type == "membership.drift_overridden")
+                .order_by(AuditEvent.seq)
+            )
+        )
+    assert now == roles
+    assert [(e.project_id, e.actor, e.payload["user"]) for e in events] == [
+        ("p3", "sync-projects", name) for name in ("bob", "xia", "yan")
+    ]
+    assert events[2].payload["role_here"] == "senior_checker"
+    assert events[2].payload["role_in_file"] == "output_checker"
+    assert events[2].payload["changed_by"] == "root"
+
+    # Changes the sync made itself are not drift: the next sync has nothing to say.
+    again = run(["sync-projects", str(spec)], live.data_dir, database_url)
+    assert again.returncode == 0 and again.stdout.strip() == "no changes"
+
+
 async def test_set_membership_refuses_role_conflict(live: LiveBackend) -> None:
     from trevor_backend.contract import Role
     from trevor_backend.errors import RoleConflict

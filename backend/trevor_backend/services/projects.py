@@ -14,7 +14,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..contract import CHECKER_ROLES, Role
 from ..errors import FieldError, NotFound, RoleConflict, ValidationFailed
-from ..orm import Membership, Project, User
+from ..orm import AuditEvent, Membership, Project, User
 from ..principal import Principal
 from ..schemas import MembershipOut, ProjectList, ProjectOut, UserMe
 from . import audit
@@ -152,14 +152,68 @@ class SyncReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: memberships last changed by a person (API or dashboard) that the file overrides
+    drift: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.removed)
 
     def lines(self) -> list[str]:
-        out = [f"+ {c}" for c in self.created] + [f"~ {u}" for u in self.updated]
+        out = [f"! {d}" for d in self.drift]
+        out += [f"+ {c}" for c in self.created] + [f"~ {u}" for u in self.updated]
         return out + [f"- {r}" for r in self.removed] or ["no changes"]
+
+
+async def _last_changes(session: AsyncSession, project_id: str) -> dict[str, AuditEvent]:
+    """The latest ``membership.*`` event of each user of the project (by username)."""
+    events = await session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.project_id == project_id,
+            AuditEvent.type.in_(("membership.set", "membership.removed")),
+        )
+        .order_by(AuditEvent.seq)
+    )
+    return {str(ev.payload.get("user")): ev for ev in events}
+
+
+async def _report_drift(
+    session: AsyncSession,
+    actor: Principal,
+    project_id: str,
+    have: dict[str, str],
+    wanted: dict[str, Role],
+    report: SyncReport,
+) -> None:
+    """Before the file wins: name (and audit) each membership the sync is about to change whose
+    current state a person made through the API or dashboard. Changes the sync itself (or
+    another system actor) made are the file's own history, not drift."""
+    last = await _last_changes(session, project_id)
+    for name in sorted(set(have) | set(wanted)):
+        here, there = have.get(name), wanted.get(name)
+        ev = last.get(name)
+        if (there.value if there else None) == here or ev is None or ev.actor_id is None:
+            continue
+        became = f"{here} on {project_id}" if here else f"not a member of {project_id}"
+        then = f"{there.value} as the file says" if there else "removed, not in the file"
+        report.drift.append(
+            f"{name}: {ev.actor} made them {became} at {ev.created_at:%Y-%m-%d %H:%M} UTC "
+            f"(audit event {ev.seq}); the file overrides it: {then}"
+        )
+        await audit.record(
+            session,
+            "membership.drift_overridden",
+            actor,
+            project_id=project_id,
+            payload={
+                "user": name,
+                "role_here": here,
+                "role_in_file": there.value if there else None,
+                "changed_by": ev.actor,
+                "change_seq": ev.seq,
+            },
+        )
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -217,7 +271,9 @@ async def sync_projects(session: AsyncSession, actor: Principal, spec: ProjectFi
     """Make the database match ``spec``: idempotent, and reports what changed.
 
     Memberships not in the file are removed; projects and users are never deleted (their
-    requests and audit history refer to them).
+    requests and audit history refer to them). The file wins over changes made through the
+    API or dashboard; each one it overrides is reported first (``SyncReport.drift``) and
+    audited (``membership.drift_overridden``), see docs/dashboard.md.
     """
     report = SyncReport()
     admins = set(spec.admins)
@@ -275,6 +331,15 @@ async def sync_projects(session: AsyncSession, actor: Principal, spec: ProjectFi
             for m in await session.scalars(select(Membership).where(Membership.project_id == p.id))
         }
         by_id = {users[name].id: name for name in wanted}
+        names = dict(
+            (
+                await session.execute(
+                    select(User.id, User.username).where(User.id.in_(list(current)))
+                )
+            ).all()
+        )
+        have = {names[uid]: m.role for uid, m in current.items()}
+        await _report_drift(session, actor, p.id, have, wanted, report)
         # Remove first, so that a role change between conflicting roles is a remove + add.
         for user_id, membership in current.items():
             name = by_id.get(user_id)
