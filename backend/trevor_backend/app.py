@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from traitlets import (
     validate,
 )
 from traitlets.config import Application
+from traitlets.utils.bunch import Bunch
 
 from . import db, tracing
 from ._logging import configure_logging
@@ -340,42 +342,45 @@ class TrevorBackend(Application):
         "stuck_request_sla",
         "ingress_upload_url_lifetime",
     )
-    def _check_positive(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
+    def _check_positive(self, proposal: Bunch) -> int:
+        value: int = proposal["value"]
+        if value < 1:
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
-        return proposal["value"]
+        return value
 
     @validate("reconcile_interval", "lease_seconds", "outbox_lease", "release_lease")
-    def _check_reconciler_times(self, proposal: Any) -> float:
-        if proposal["value"] is not None and proposal["value"] <= 0:
+    def _check_reconciler_times(self, proposal: Bunch) -> float | None:
+        seconds: float | None = proposal["value"]
+        if seconds is not None and seconds <= 0:
             raise ValueError(f"{proposal['trait'].name} must be positive")
-        return proposal["value"]
+        return seconds
 
     @validate("sdc_params")
-    def _check_sdc_params(self, proposal: Any) -> dict[str, Any]:
+    def _check_sdc_params(self, proposal: Bunch) -> dict[str, Any]:
         from .sdc.params import Params
 
+        params: dict[str, Any] = proposal["value"]
         # Fail at start, naming the bad key, rather than on the first request that uses them.
-        Params.from_mapping(proposal["value"])
-        return proposal["value"]
+        Params.from_mapping(params)
+        return params
 
     @validate("rate_limit_callers", "rate_limit_routes")
-    def _check_rate_limits(self, proposal: Any) -> dict[str, Any]:
+    def _check_rate_limits(self, proposal: Bunch) -> dict[str, Any]:
         # Fail at start, naming the bad entry, not on the first request it would limit.
         name = proposal["trait"].name
+        limits: dict[str, Any] = proposal["value"]
         try:
-            RateLimiter(
-                MemoryBuckets(), None, **{name.removeprefix("rate_limit_"): proposal["value"]}
-            )
+            RateLimiter(MemoryBuckets(), None, **{name.removeprefix("rate_limit_"): limits})
         except ValueError as exc:
             raise TraitError(str(exc)) from exc
-        return proposal["value"]
+        return limits
 
     @validate("required_reviews")
-    def _check_reviews(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
+    def _check_reviews(self, proposal: Bunch) -> int:
+        reviews: int = proposal["value"]
+        if reviews < 1:
             raise ValueError("required_reviews must be at least 1")
-        return proposal["value"]
+        return reviews
 
     # --- building the backend ----------------------------------------------------------
 
@@ -388,25 +393,12 @@ class TrevorBackend(Application):
             self.exit(1)
 
     def settings(self) -> Settings:
-        return Settings(
-            max_upload_size=self.max_upload_size,
-            max_body_size=self.max_body_size,
-            required_reviews=self.required_reviews,
-            sdc_params=dict(self.sdc_params),
-            secret_key=self.secret_key.encode(),
-            public_url=self.public_url.rstrip("/"),
-            preview_max_bytes=self.preview_max_bytes,
-            outbox_max_attempts=self.outbox_max_attempts,
-            outbox_backoff=self.outbox_backoff,
-            events_poll_interval=self.events_poll_interval,
-            events_heartbeat=self.events_heartbeat,
-            release_url_lifetime=self.release_url_lifetime,
-            crate_names_checkers=self.crate_names_checkers,
-            release_expiry_warning=self.release_expiry_warning,
-            release_max_attempts=self.release_max_attempts,
-            stuck_request_sla=self.stuck_request_sla,
-            ingress_upload_url_lifetime=self.ingress_upload_url_lifetime,
-        )
+        """The services' settings, each from the trait of its name (defined once, above)."""
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(Settings)}
+        values["sdc_params"] = dict(self.sdc_params)
+        values["secret_key"] = self.secret_key.encode()
+        values["public_url"] = self.public_url.rstrip("/")
+        return Settings(**values)
 
     def make_store(self) -> ObjectStore:
         if self.storage_class is not None:
@@ -592,10 +584,11 @@ class DbApp(Application):
     subcommands = {"upgrade": (DbUpgradeApp, DbUpgradeApp.description)}
 
     def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(2)
-        self.subapp.start()
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(2)
 
 
 class SyncProjectsApp(SubApp):
@@ -704,10 +697,11 @@ class TokenApp(Application):
     }
 
     def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(2)
-        self.subapp.start()
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(2)
 
 
 class AuditVerifyApp(SubApp):
@@ -778,10 +772,11 @@ class AuditApp(Application):
     }
 
     def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(2)
-        self.subapp.start()
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(2)
 
 
 class ReconcileApp(SubApp):
