@@ -1,4 +1,4 @@
-"""OpenAPI metadata attached to handler methods; ``openapi.py`` turns it into the document."""
+"""OpenAPI metadata attached to handler methods; ``trevor_backend.openapi`` turns it into the document."""
 
 from __future__ import annotations
 
