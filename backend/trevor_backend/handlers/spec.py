@@ -1,4 +1,5 @@
-"""OpenAPI metadata attached to handler methods; ``trevor_backend.openapi`` turns it into the document."""
+"""OpenAPI metadata attached to handler methods; ``trevor_backend.openapi`` turns it into the
+document."""
 
 from __future__ import annotations
 
