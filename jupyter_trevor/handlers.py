@@ -31,7 +31,7 @@ from .client import (
     problem,
     upload_output,
 )
-from .inbox import list_inbox
+from .inbox import DeliveryResult, list_inbox
 
 try:  # the shared contract; the backend may be absent in a researcher-only install
     from trevor_backend.contract import API_VERSION
@@ -55,12 +55,20 @@ class TrevorServer(Protocol):
     def request_timeout(self) -> float: ...
     @property
     def workspace(self) -> Path: ...
+    @property
+    def backend_url(self) -> str: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def inbox_dir(self) -> str: ...
+    async def deliver_inbox(self) -> list[DeliveryResult]: ...
 
 
 class TrevorHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def trevor(self) -> TrevorServer:
-        return self.settings["trevor"]
+        app: TrevorServer = self.settings["trevor"]
+        return app
 
     def write_problem(self, status: int, body: dict[str, Any]) -> None:
         self.set_status(status)

@@ -88,7 +88,8 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def list_outputs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -125,7 +126,8 @@ def read_output(
 def object_path(root: str | os.PathLike[str], output_id: str, version: int | None = None) -> Path:
     record = read_output(root, output_id, version)
     folder = output_dir(root, output_id) / f"v{record['version']}"
-    return folder / record["filename"]
+    filename: str = record["filename"]
+    return folder / filename
 
 
 def write_output(

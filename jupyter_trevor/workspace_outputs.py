@@ -49,7 +49,7 @@ def _not_found(output_id: str) -> TrevorClientError:
 
 def _flatten(meta: dict[str, Any]) -> dict[str, Any]:
     """Researcher metadata may sit at the top level or under ``metadata``; accept both."""
-    nested = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
+    nested: dict[str, Any] = meta["metadata"] if isinstance(meta.get("metadata"), dict) else {}
     return {k: (nested.get(k) if k in nested else meta.get(k)) for k in METADATA_FIELDS}
 
 
@@ -59,8 +59,10 @@ def _verdict(meta: dict[str, Any]) -> Any:
 
 
 def _summary(meta: dict[str, Any]) -> dict[str, Any]:
-    provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
-    evidence = meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {}
+    provenance: dict[str, Any] = (
+        meta["provenance"] if isinstance(meta.get("provenance"), dict) else {}
+    )
+    evidence: dict[str, Any] = meta["evidence"] if isinstance(meta.get("evidence"), dict) else {}
     return {
         "id": meta.get("id"),
         "version": meta.get("version"),
@@ -114,7 +116,7 @@ def local_output(workspace: Path, output_id: str) -> LocalOutput:
         raise _not_found(output_id) from exc
     if not file.is_file() or file.is_symlink():
         raise _not_found(output_id)
-    evidence = meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {}
+    evidence: dict[str, Any] = meta["evidence"] if isinstance(meta.get("evidence"), dict) else {}
     return LocalOutput(
         output_id=output_id,
         file=file,
@@ -146,7 +148,8 @@ def _html_table_to_csv(html: str) -> bytes | None:
         return None
     if not tables:
         return None
-    return tables[0].to_csv(index=False).encode("utf-8")
+    csv: str = tables[0].to_csv(index=False)
+    return csv.encode("utf-8")
 
 
 def _image_to_png(data: bytes, mime: str) -> bytes:

@@ -57,7 +57,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
                 64,
             )
             conn._thread.daemon = True
-            return await conn
+            await conn  # starts the connection's thread and opens the database
+            return conn
 
         engine = create_async_engine(parsed, async_creator=connect, **kwargs)
         _configure_sqlite(engine)
@@ -116,7 +117,8 @@ class LoopReadConnection(aiosqlite.Connection):
         if self.on_loop and self._sent == self._done and self._connection is not None:
             return fn(*args, **kwargs)
         self._sent += 1
-        return await super()._execute(self._counted, fn, *args, **kwargs)
+        # aiosqlite's private _execute carries no annotations.
+        return await super()._execute(self._counted, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     def _counted(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -152,7 +154,7 @@ class _Borrowed:
         return None
 
 
-class Sessions(async_sessionmaker):
+class Sessions(async_sessionmaker[AsyncSession]):
     """``sessions()`` opens a read session; ``sessions.begin()`` a write transaction.
 
     The codebase's convention (docs/developers.md) is that every change goes through

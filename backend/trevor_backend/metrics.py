@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .orm import AirlockRequest
 
@@ -42,7 +42,7 @@ class Metrics:
         self.http_requests.labels(name, method, str(handler.get_status())).inc()
         self.http_duration.labels(name, method).observe(handler.request.request_time())
 
-    async def render(self, sessions: async_sessionmaker) -> bytes:
+    async def render(self, sessions: async_sessionmaker[AsyncSession]) -> bytes:
         async with sessions() as session:
             rows = await session.execute(
                 select(AirlockRequest.direction, AirlockRequest.status, func.count()).group_by(

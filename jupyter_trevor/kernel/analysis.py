@@ -109,7 +109,7 @@ def crosstab(
     values: Any = None,
     rownames: Labels | None = None,
     colnames: Labels | None = None,
-    aggfunc: str | Callable[..., Any] | None = None,
+    aggfunc: str | Callable[..., Any] | Sequence[str | Callable[..., Any]] | None = None,
     margins: bool = False,
     margins_name: str = "All",
     dropna: bool = True,

@@ -61,7 +61,8 @@ MAX_STYLED_CELLS = 5000
 
 def render_table(table: pd.DataFrame, report: ObjectReport) -> str:
     if table.size > MAX_STYLED_CELLS:
-        return verdict_banner(report) + (table._repr_html_() or table.to_html())
+        plain: str = table._repr_html_() or table.to_html()
+        return verdict_banner(report) + plain
     marks = cell_marks(report, table.shape)
     fails = {f.rule for f in report.findings if f.status == "fail"}
 
@@ -84,4 +85,5 @@ def render_table(table: pd.DataFrame, report: ObjectReport) -> str:
         body = styler.to_html()
     except Exception:  # Styler needs jinja2; fall back to the plain table
         body = table.to_html()
-    return verdict_banner(report) + body
+    html: str = verdict_banner(report) + body
+    return html

@@ -15,17 +15,21 @@ import pandas as pd
 
 from trevor_backend.sdc.evidence import TableEvidence
 
-_REGISTRY: dict[int, tuple[weakref.ref[Any], Any]] = {}
+Evidence = TableEvidence | dict[str, Any]
+
+_REGISTRY: dict[int, tuple[weakref.ref[Any], Evidence]] = {}
 
 
-class EvidenceFrame(pd.DataFrame):
+# pandas has no type information here (no pandas-stubs), so mypy sees DataFrame as Any;
+# subclassing it is pandas' documented way to carry metadata along.
+class EvidenceFrame(pd.DataFrame):  # type: ignore[misc]
     """A DataFrame with the evidence of the helper that computed it."""
 
     _metadata = ["_trevor_evidence"]
     _trevor_evidence: Any = None
 
     @property
-    def _constructor(self) -> type[pd.DataFrame]:
+    def _constructor(self) -> Any:
         return pd.DataFrame
 
     @property
@@ -52,11 +56,12 @@ def attach(obj: Any, evidence: TableEvidence | dict[str, Any]) -> Any:
     return obj
 
 
-def evidence_of(obj: Any) -> TableEvidence | dict[str, Any] | None:
+def evidence_of(obj: Any) -> Evidence | None:
     found = getattr(obj, "_trevor_evidence", None) if isinstance(obj, EvidenceFrame) else None
-    if found is not None:
+    if isinstance(found, TableEvidence | dict):
         return found
     entry = _REGISTRY.get(id(obj))
     if entry is not None and entry[0]() is obj:
         return entry[1]
-    return getattr(obj, "_trevor_evidence", None) if not isinstance(obj, pd.DataFrame) else None
+    found = getattr(obj, "_trevor_evidence", None) if not isinstance(obj, pd.DataFrame) else None
+    return found if isinstance(found, TableEvidence | dict) else None

@@ -42,8 +42,12 @@ def remember_statbarn(obj: Any, statbarn: str | None) -> None:
     if statbarn is None:
         return
     key = id(obj)
+
+    def _forget(_: weakref.ref[Any], key: int = key) -> None:
+        _TAGGED.pop(key, None)
+
     try:
-        ref = weakref.ref(obj, lambda _r, key=key: _TAGGED.pop(key, None))
+        ref = weakref.ref(obj, _forget)
     except TypeError:
         return
     _TAGGED[key] = (ref, statbarn)

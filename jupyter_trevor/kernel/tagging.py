@@ -60,15 +60,18 @@ class TaggedOutput:
 
     @property
     def id(self) -> str:
-        return self.record["id"]
+        output_id: str = self.record["id"]
+        return output_id
 
     @property
     def version(self) -> int:
-        return self.record["version"]
+        version: int = self.record["version"]
+        return version
 
     @property
     def status(self) -> str:
-        return self.record["report"]["status"]
+        status: str = self.record["report"]["status"]
+        return status
 
     @property
     def path(self) -> Path:
@@ -92,17 +95,21 @@ class TaggedOutput:
         return f"<TaggedOutput {self.id} v{self.version} {self.status}>"
 
 
+def _is_figure(obj: Any) -> bool:
+    try:
+        from matplotlib.axes import Axes
+        from matplotlib.figure import Figure
+    except ImportError:  # matplotlib is a dependency, but keep tables working without it
+        return False
+    return isinstance(obj, Figure | Axes)
+
+
 def _kind(obj: Any) -> str:
     if isinstance(obj, str | os.PathLike):
         return "file"
     if isinstance(obj, pd.DataFrame | pd.Series):
         return "table"
-    try:
-        from matplotlib.axes import Axes
-        from matplotlib.figure import Figure
-    except ImportError:  # matplotlib is a dependency, but keep tables working without it
-        Figure = Axes = ()  # type: ignore[assignment,misc]
-    if Figure and isinstance(obj, Figure | Axes):
+    if _is_figure(obj):
         return "figure"
     if hasattr(obj, "summary") and hasattr(obj, "params") and hasattr(obj, "df_resid"):
         return "model"

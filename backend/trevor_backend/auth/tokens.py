@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from traitlets import Float
 
 from ..contract import Role
+from ..db import Sessions
 from ..orm import APIToken, Membership, User, utcnow
 from ..principal import Principal
 from .base import Authenticator, bearer_token
@@ -126,12 +127,12 @@ class TokenAuthenticator(Authenticator):
         if clock - self._touched.get(token_id, -1e18) < self._resolution.total_seconds():
             return
         self._touched[token_id] = clock
-        await self._touch(token_id)
+        await self._touch(self.sessions, token_id)
 
-    async def _touch(self, token_id: str) -> None:
+    async def _touch(self, sessions: Sessions, token_id: str) -> None:
         now = utcnow()
         try:
-            async with self.sessions.begin() as session:
+            async with sessions.begin() as session:
                 # Conditional, so replicas racing on the same token write it once.
                 await session.execute(
                     update(APIToken)

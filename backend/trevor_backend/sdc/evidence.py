@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -329,10 +329,10 @@ def model_evidence(
 
 def survival_evidence(
     *,
-    times: Sequence[float],
-    at_risk: Sequence[float],
-    events: Sequence[float],
-    censored: Sequence[float],
+    times: Iterable[float],
+    at_risk: Iterable[float],
+    events: Iterable[float],
+    censored: Iterable[float],
     nobs: int,
 ) -> dict[str, Any]:
     return {

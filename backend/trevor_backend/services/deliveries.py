@@ -139,8 +139,9 @@ class DeliveryService:
                 raise NotFound("no approved ingress file with this id awaits you")
             obj, r = row
             # Lock the request before any change that may move its state.
-            r = await lock(session, r.id)
-            assert r is not None
+            locked = await lock(session, r.id)
+            assert locked is not None
+            r = locked
             if sha256 != obj.sha256:
                 raise ChecksumMismatch(
                     "the file you verified is not the approved file",

@@ -83,7 +83,8 @@ class EventBus:
         self._active = asyncio.Event()  # set while streams are open
         self._task: asyncio.Task[None] | None = None
         self._listener: Any = None
-        self._closed = False
+        # An event rather than a flag: close() sets it while the loop below awaits.
+        self._closed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = asyncio.Event()
         _buses.add(self)
@@ -170,7 +171,7 @@ class EventBus:
                 await self._listen()
         finally:
             self._started.set()
-        while not self._closed:
+        while not self._closed.is_set():
             if not self._subscribers:
                 # Idle: no polling and no memory; a local commit only sets the dirty flag.
                 self.rows.clear()
@@ -183,7 +184,7 @@ class EventBus:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), timeout=interval)
             self._dirty.clear()
-            if self._closed:
+            if self._closed.is_set():
                 return
             try:
                 if self.ctx.dialect == "postgresql" and self._listener is None:
@@ -231,7 +232,7 @@ class EventBus:
             sub.wake.set()
 
     async def close(self) -> None:
-        self._closed = True
+        self._closed.set()
         self._dirty.set()
         self._active.set()
         if self._task is not None:

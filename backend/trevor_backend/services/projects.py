@@ -351,10 +351,10 @@ async def sync_projects(session: AsyncSession, actor: Principal, spec: ProjectFi
         await session.flush()
         for name, role in wanted.items():
             user = users[name]
-            membership = await session.get(Membership, (p.id, user.id))
-            if membership is not None and membership.role == role.value:
+            existing = await session.get(Membership, (p.id, user.id))
+            if existing is not None and existing.role == role.value:
                 continue
             await set_membership(session, actor, p.id, user, role)
             line = f"{name} as {role.value} on {p.id}"
-            (report.updated if membership is not None else report.created).append(line)
+            (report.updated if existing is not None else report.created).append(line)
     return report

@@ -162,12 +162,13 @@ class EmailNotifier(Notifier):
             self.smtp_password = os.environ["TREVOR_SMTP_PASSWORD"]
 
     def messages(self, note: NotificationView) -> list[tuple[str, dict[str, Any]]]:
-        if not note.email or not self.wants(note.event_type):
+        email = note.email
+        if not email or not self.wants(note.event_type):
             return []  # users without an email address simply get no mail
         note = self.linked(note)
         subject, text, html = render_email(note)
-        to = formataddr((note.display_name, note.email)) if note.display_name else note.email
-        return [(note.email, {"to": to, "subject": subject, "text": text, "html": html})]
+        to = formataddr((note.display_name, email)) if note.display_name else email
+        return [(email, {"to": to, "subject": subject, "text": text, "html": html})]
 
     def build(self, message_id: str, payload: dict[str, Any]) -> EmailMessage:
         msg = EmailMessage()

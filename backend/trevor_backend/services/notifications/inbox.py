@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from ...errors import NotFound
 from ...orm import Notification, utcnow
@@ -31,7 +31,7 @@ class NotificationService:
         self.ctx = ctx
 
     @staticmethod
-    def _mine(p: Principal) -> list[object]:
+    def _mine(p: Principal) -> list[ColumnElement[bool]]:
         # The system principal has no inbox; user_id None then matches nothing.
         return [Notification.user_id == (p.user_id or "")]
 

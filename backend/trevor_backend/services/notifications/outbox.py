@@ -43,7 +43,7 @@ MAX_BACKOFF = 6 * 3600.0
 
 def backoff_seconds(base: float, attempts: int) -> float:
     """Delay after the ``attempts``-th failure: base, 2·base, 4·base, … capped at 6 h."""
-    return min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF)
+    return min(base * (1 << max(0, attempts - 1)), MAX_BACKOFF)
 
 
 class DispatchJob(Job):
