@@ -142,22 +142,18 @@ _ONE_REQUEST = select(*REQUEST_COLUMNS).where(AirlockRequest.id == bindparam("ri
 _AUTHORS = select(User.id, User.username).where(User.id.in_(bindparam("ids", expanding=True)))
 
 
-class CurrentObject:
-    """An object row with its metadata (``meta``, None when undescribed): what
-    ``serialize.object_out`` reads, without loading ORM objects."""
-
-    __slots__ = ("_row", "meta")
+class CurrentObject(SimpleNamespace):
+    """An object row's columns as attributes, with its metadata (``meta``, None when
+    undescribed): what ``serialize.object_out`` reads, without loading ORM objects."""
 
     def __init__(self, row: Row[Any]) -> None:
-        self._row = row
-        self.meta = (
-            SimpleNamespace(**{name: getattr(row, f"meta_{name}") for name in _META_FIELDS})
-            if row.meta_logical_id is not None
+        fields = row._asdict()
+        meta = (
+            SimpleNamespace(**{name: fields[f"meta_{name}"] for name in _META_FIELDS})
+            if fields["meta_logical_id"] is not None
             else None
         )
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, name)
+        super().__init__(**fields, meta=meta)
 
 
 async def current_objects_of(
