@@ -4,7 +4,9 @@ Uploads a file (default 1 GiB) through the API into the local store and compares
 ``--rounds`` interleaved rounds (best of each kept), with hashing the same file by the same
 implementation the backend uses: Python's ``hashlib.sha256`` (OpenSSL) in-process and
 ``openssl dgst -sha256``, plus coreutils ``sha256sum``. Printed: the ratios (goal >= 0.5 of
-hashlib/openssl) and the backend's peak RSS growth (goal < 64 MB).
+hashlib/openssl) and the backend's peak RSS growth (goal < 64 MB). In the same rounds the file
+also goes to a Tornado handler in its own process that only discards the body (same 1 MiB
+body chunks): the transport's floor on this machine, which no upload through Tornado can beat.
 
 Then the same file goes through the Jupyter server extension (``POST /trevor/requests/{rid}/
 outputs/{id}`` of a real ``jupyter server`` with jupyter_trevor, which hashes and streams it to
@@ -71,6 +73,53 @@ def time_sha256sum(path: Path) -> tuple[float, str]:
     t0 = time.perf_counter()
     out = subprocess.run(["sha256sum", str(path)], capture_output=True, text=True, check=True)
     return time.perf_counter() - t0, out.stdout.split()[0]
+
+
+SINK = """
+import asyncio, sys
+import tornado.httpserver, tornado.web
+
+@tornado.web.stream_request_body
+class Sink(tornado.web.RequestHandler):
+    def prepare(self):
+        self.request.connection.set_max_body_size(1 << 40)
+    def data_received(self, chunk):
+        pass
+    def post(self):
+        self.write("ok")
+    def get(self):
+        self.write("ok")
+
+async def main():
+    app = tornado.web.Application([(r"/", Sink)])
+    server = tornado.httpserver.HTTPServer(app, max_body_size=1 << 40, chunk_size=1 << 20)
+    server.listen(int(sys.argv[1]), "127.0.0.1")
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    """A Tornado server that discards request bodies (the transport baseline)."""
+    proc = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("sink did not start")
+
+
+def time_sink(port: int, src: Path, size: int) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, blocksize=1 << 20)
+    t0 = time.perf_counter()
+    with open(src, "rb") as body:
+        conn.request("POST", "/", body=body, headers={"Content-Length": str(size)})
+        conn.getresponse().read()
+    return time.perf_counter() - t0
 
 
 def start_backend(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -237,6 +286,8 @@ def main() -> None:
 
         port = free_port()
         proc = start_backend(tmpdir / "data", port)
+        sink_port = free_port()
+        sink = start_sink(sink_port)
         try:
             token = json.loads((tmpdir / "data" / "demo-tokens.json").read_text())["alice"]
             server = psutil.Process(proc.pid)
@@ -264,6 +315,7 @@ def main() -> None:
                     if got is not None:
                         best[name] = min(best.get(name, float("inf")), got[0])
                         digest = got[1]
+                best["sink"] = min(best.get("sink", float("inf")), time_sink(sink_port, src, size))
                 rid = api(
                     port, token, "POST", "/api/v1/requests", {"project": "p1", "title": "bench"}
                 )["id"]
@@ -281,8 +333,9 @@ def main() -> None:
                 )["id"]
                 jupyter = through_jupyter(tmpdir, port, token, rid, src)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            for child in (proc, sink):
+                child.terminate()
+                child.wait(timeout=30)
 
     mib = size / (1 << 20)
     up = best["upload"]
@@ -297,6 +350,12 @@ def main() -> None:
                 f"{'  (goal >= 0.5)' if name != 'sha256sum' else ''}{ok}"
             )
     print(f"API upload           {up:.2f} s  ({mib / up:.0f} MiB/s, sha256 verified)")
+    if "sink" in best:
+        t = best["sink"]
+        print(
+            f"Tornado discard sink {t:.2f} s  ({mib / t:.0f} MiB/s)   upload / sink = {t / up:.2f}"
+            "  (the transport's floor, no hashing or storing)"
+        )
     print(f"backend RSS growth   {growth:.1f} MB  (goal < 64)  {'OK' if growth < 64 else 'MISSED'}")
     if jupyter is not None:
         t, lat = jupyter
