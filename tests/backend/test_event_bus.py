@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -26,6 +27,15 @@ STREAMS = 20
 
 def never_poll(live: LiveBackend) -> None:
     live.backend.ctx.settings = replace(live.backend.ctx.settings, events_poll_interval=3600.0)
+
+
+async def until(condition: Callable[[], bool], wait: float = 30) -> None:
+    """Wait for a state the server reaches on its own (a slow machine takes longer)."""
+    for _ in range(int(wait / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server did not get there")
 
 
 @contextmanager
@@ -66,6 +76,7 @@ async def test_streams_opened_together_get_every_event_once_in_order(live: LiveB
     every event once, in log order, however the bus handed it over."""
     never_poll(live)
     streams = await asyncio.gather(*(Stream.open(live, "alice") for _ in range(STREAMS)))
+    await until(lambda: len(live.backend.events._subscribers) == STREAMS)
     assert [t.get_name() for t in asyncio.all_tasks()].count("trevor-event-bus") == 1
     alice = live.client("alice")
     created = await asyncio.gather(*(alice.create_request(title=f"fan {i}") for i in range(5)))
@@ -80,6 +91,28 @@ async def test_streams_opened_together_get_every_event_once_in_order(live: LiveB
         assert seen == sorted(set(seen))  # in order, none twice
         assert [seq for seq in seen if seq in expected] == expected
         s.close()
+
+
+async def test_a_bus_that_could_not_start_is_started_again_by_the_next_stream(
+    live: LiveBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    never_poll(live)
+    bus = live.backend.events
+    read_head = bus._read_head
+    failures = [OSError("database unreachable")]
+
+    async def flaky() -> int:
+        if failures:
+            raise failures.pop()
+        return await read_head()
+
+    monkeypatch.setattr(bus, "_read_head", flaky)
+    first = await Stream.open(live, "alice")
+    assert await first.body() == b""  # the stream ended; its client reconnects
+    again = await Stream.open(live, "alice")
+    rid = (await live.client("alice").create_request(title="after a failed start"))["id"]
+    assert (await again.event(wait=30))["request_id"] == rid
+    again.close()
 
 
 async def test_idle_streams_cost_no_queries_per_stream(live: LiveBackend) -> None:

@@ -86,7 +86,7 @@ class EventBus:
         # An event rather than a flag: close() sets it while the loop below awaits.
         self._closed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._started = asyncio.Event()
+        self._starting: asyncio.Future[None] | None = None
         _buses.add(self)
 
     # --- streams --------------------------------------------------------------------------
@@ -134,12 +134,25 @@ class EventBus:
             loop.call_soon_threadsafe(self._dirty.set)
 
     async def _ensure_started(self) -> None:
-        # The task is created before any await, so streams subscribing together start one
-        # bus task (and one LISTEN connection), not one each.
-        if self._task is None:
+        # One start shared by every stream, created before any await: streams subscribing
+        # together start one bus task (and one LISTEN connection), not one each.
+        if self._starting is None:
             self._loop = asyncio.get_running_loop()
-            self._task = asyncio.create_task(self._run(), name="trevor-event-bus")
-        await self._started.wait()
+            self._starting = asyncio.ensure_future(self._start())
+        starting = self._starting
+        try:
+            # Shielded: a stream whose client leaves mid-start does not cancel it for the rest.
+            await asyncio.shield(starting)
+        except Exception:
+            if self._starting is starting:
+                self._starting = None  # the database did not answer: the next stream retries
+            raise
+
+    async def _start(self) -> None:
+        self.head = await self._read_head()
+        if self.ctx.dialect == "postgresql":
+            await self._listen()
+        self._task = asyncio.create_task(self._run(), name="trevor-event-bus")
 
     async def _listen(self) -> None:
         import asyncpg
@@ -165,12 +178,6 @@ class EventBus:
         self._dirty.set()
 
     async def _run(self) -> None:
-        try:
-            self.head = await self._read_head()
-            if self.ctx.dialect == "postgresql":
-                await self._listen()
-        finally:
-            self._started.set()
         while not self._closed.is_set():
             if not self._subscribers:
                 # Idle: no polling and no memory; a local commit only sets the dirty flag.
