@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from tests.backend.test_events import Stream, _audit_seqs
 from tests.fixtures.backend import LiveBackend, start_backend
 from tests.fixtures.processes import BackendProcess
+from trevor_backend.handlers.events import EventsHandler
 from trevor_backend.services.eventbus import CHANNEL, PROCESS_TAG
 
 STREAMS = 20
@@ -70,11 +71,23 @@ async def test_local_commits_reach_streams_without_any_polling(live: LiveBackend
         s.close()
 
 
-async def test_streams_opened_together_get_every_event_once_in_order(live: LiveBackend) -> None:
+@pytest.mark.parametrize("direct", [True, False], ids=["bus-writes", "stream-task-writes"])
+async def test_streams_opened_together_get_every_event_once_in_order(
+    live: LiveBackend, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
     """Streams that subscribe at the same moment share one bus task (one per stream would
     read each new row once per task and hand streams duplicates), and every stream receives
-    every event once, in log order, however the bus handed it over."""
+    every event once, in log order, whether the bus wrote it for the waiting stream or the
+    stream's own task did (what happens when its client is behind)."""
     never_poll(live)
+    delivered: list[bool] = []
+    deliver = EventsHandler._deliver
+
+    def recording(handler: EventsHandler) -> bool:
+        delivered.append(deliver(handler) if direct else False)
+        return delivered[-1]
+
+    monkeypatch.setattr(EventsHandler, "_deliver", recording)
     streams = await asyncio.gather(*(Stream.open(live, "alice") for _ in range(STREAMS)))
     await until(lambda: len(live.backend.events._subscribers) == STREAMS)
     assert [t.get_name() for t in asyncio.all_tasks()].count("trevor-event-bus") == 1
@@ -91,6 +104,7 @@ async def test_streams_opened_together_get_every_event_once_in_order(live: LiveB
         assert seen == sorted(set(seen))  # in order, none twice
         assert [seq for seq in seen if seq in expected] == expected
         s.close()
+    assert delivered and any(delivered) == direct
 
 
 async def test_a_bus_that_could_not_start_is_started_again_by_the_next_stream(
