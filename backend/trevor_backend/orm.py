@@ -254,7 +254,7 @@ class Review(Base):
         UniqueConstraint("request_id", "revision", "reviewer_id", name="uq_reviews_reviewer"),
         UniqueConstraint("agent_key", name="uq_reviews_agent_key"),
         # The metrics' per-checker load is read from this index alone (migration 0006).
-        Index("ix_reviews_reviewer_request", "reviewer_id", "request_id"),
+        Index("ix_reviews_reviewer_first", "reviewer_id", "first_by_reviewer"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -267,6 +267,9 @@ class Review(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the reviewer's first review of this request (any revision), so the metrics count the
+    #: requests each checker reviewed with a plain count (services/transitions.py keeps it)
+    first_by_reviewer: Mapped[bool | None] = mapped_column(Boolean)
 
     reviewer: Mapped[User | None] = relationship()
     decisions: Mapped[list[ObjectDecision]] = relationship(

@@ -19,7 +19,7 @@ from tests.backend.admin_world import (
 )
 from tests.fixtures.backend import LiveBackend
 from trevor_backend import db
-from trevor_backend.orm import AirlockRequest, Base, RequestRound
+from trevor_backend.orm import AirlockRequest, Base, RequestRound, Review
 
 
 def _diff(conn: Connection) -> list[object]:
@@ -48,8 +48,8 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(cfg, revision)
 
 
-async def _milestones(live: LiveBackend) -> tuple[list[Any], list[Any]]:
-    r, rr = AirlockRequest, RequestRound
+async def _milestones(live: LiveBackend) -> tuple[list[Any], list[Any], list[Any]]:
+    r, rr, rv = AirlockRequest, RequestRound, Review
     async with live.backend.ctx.sessions() as session:
         requests = (
             await session.execute(
@@ -73,7 +73,18 @@ async def _milestones(live: LiveBackend) -> tuple[list[Any], list[Any]]:
                 ).order_by(rr.request_id, rr.revision)
             )
         ).all()
-    return [tuple(row) for row in requests], [tuple(row) for row in rounds]
+        firsts = (
+            await session.execute(
+                select(rv.request_id, rv.revision, rv.reviewer_id, rv.first_by_reviewer)
+                .where(rv.reviewer_id.is_not(None))
+                .order_by(rv.request_id, rv.revision, rv.reviewer_id)
+            )
+        ).all()
+    return (
+        [tuple(row) for row in requests],
+        [tuple(row) for row in rounds],
+        [tuple(row) for row in firsts],
+    )
 
 
 async def test_milestone_backfill_equals_what_the_state_machine_keeps(live: LiveBackend) -> None:
@@ -82,13 +93,16 @@ async def test_milestone_backfill_equals_what_the_state_machine_keeps(live: Live
     independent computation from the raw events."""
     world = await build_world(live)
     kept = await _milestones(live)
-    requests, rounds = kept
+    requests, rounds, firsts = kept
     by_id = {row[0]: row for row in requests}
     assert all(by_id[world.released][1:])  # submitted, reviewed, decided and released
     assert by_id[world.draft][1:] == (None, None, None, None)
     assert {(row[0], row[1]) for row in rounds} >= {(world.revised, 1), (world.revised, 2)}
     assert {row[3] for row in rounds} == {"approved", "changes_requested", "rejected", None}
     assert all(row[2] in ("pass", "review", "fail") for row in rounds)
+    # carol reviewed the revised request twice: only her first review of it is flagged.
+    revised = [row[3] for row in firsts if row[0] == world.revised]
+    assert revised.count(True) == 2 and revised.count(False) == 2  # carol and dave, twice
 
     engine = live.backend.ctx.engine
     async with engine.begin() as conn:

@@ -250,13 +250,14 @@ class MetricsService:
         # One expression object: PostgreSQL matches GROUP BY to the select list by identity
         # of the bound parameters.
         week = self._week(rr.decided_at)
-        # Human reviews (the agent's have no reviewer) per checker, read from the index on
-        # (reviewer_id, request_id) alone (migration 0006).
+        # Human reviews (the agent's have no reviewer) per checker, and the requests among
+        # them (each checker's first review of a request is flagged, so no count(DISTINCT));
+        # unfiltered, read from the index on (reviewer_id, first_by_reviewer) alone.
         load = (
             select(
                 rv.reviewer_id,
                 func.count().label("reviews"),
-                func.count(func.distinct(rv.request_id)).label("requests"),
+                func.count(case((rv.first_by_reviewer, 1))).label("requests"),
             )
             .where(rv.reviewer_id.is_not(None), *reviews_of)
             .group_by(rv.reviewer_id)

@@ -388,7 +388,8 @@ class ReviewService:
         await session.flush()
         # The pseudonym researchers know this review by ("checker N", as in visible_reviews):
         # recorded so audit views can name the checker that way without reading reviews.
-        number = len([rv for rv in await human_reviews(session, rid) if rv.revision == r.revision])
+        everyone = await human_reviews(session, rid)
+        number = len([rv for rv in everyone if rv.revision == r.revision])
         recorded = await audit.record(
             session,
             "review.submitted",
@@ -407,7 +408,7 @@ class ReviewService:
                 "content_sha256": _content_digest(body),
             },
         )
-        note_human_review(r, recorded.created_at)
+        note_human_review(r, review, everyone, recorded.created_at)
 
         reviews = [rv for rv in await human_reviews(session, rid) if rv.revision == r.revision]
         decided = len(reviews) >= self.ctx.settings.required_reviews

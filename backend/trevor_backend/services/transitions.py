@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contract import TERMINAL_STATUSES, Direction, RequestStatus
 from ..errors import Forbidden, IllegalTransition
-from ..orm import AirlockRequest, RequestRound, utcnow
+from ..orm import AirlockRequest, RequestRound, Review, utcnow
 from ..principal import Principal
 from . import audit
 from .notifications import recipients
@@ -215,8 +215,14 @@ async def _round(session: AsyncSession, request: AirlockRequest) -> RequestRound
     return found
 
 
-def note_human_review(request: AirlockRequest, at: datetime) -> None:
+def note_human_review(
+    request: AirlockRequest, review: Review, reviews: list[Review], at: datetime
+) -> None:
     """A checker's review is not a transition, but its time is a milestone (the first human
-    review); ``services.reviews`` calls this with the time of its ``review.submitted`` event."""
+    review); ``services.reviews`` calls this with the request's human reviews (this one
+    included) and the time of its ``review.submitted`` event."""
     if request.first_reviewed_at is None:
         request.first_reviewed_at = at
+    review.first_by_reviewer = not any(
+        rv.reviewer_id == review.reviewer_id and rv.id != review.id for rv in reviews
+    )

@@ -9,8 +9,8 @@ requests). From here the state machine keeps the milestones as it writes the eve
 (services/transitions.py); this migration fills them in from the audit log for the requests
 that already exist, with the same definitions: the first ``request.submitted``, the first
 ``review.submitted``, the first decision, the first ``release.created`` / ``ingress.delivered``;
-per revision the agent's recommendation and the decision. An index on reviews (reviewer,
-request) serves the per-checker load.
+per revision the agent's recommendation and the decision; on each human review whether it
+is the checker's first of that request (with an index for the per-checker load).
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("request_id", "revision", name=op.f("pk_request_rounds")),
     )
-    op.create_index("ix_reviews_reviewer_request", "reviews", ["reviewer_id", "request_id"])
+    with op.batch_alter_table("reviews") as batch:
+        batch.add_column(sa.Column("first_by_reviewer", sa.Boolean(), nullable=True))
+    op.create_index("ix_reviews_reviewer_first", "reviews", ["reviewer_id", "first_by_reviewer"])
     backfill(op.get_bind())
 
 
@@ -133,10 +135,23 @@ def backfill(conn: sa.Connection) -> None:
     ]
     for i in range(0, len(rows), BATCH):
         conn.execute(rounds.insert(), rows[i : i + BATCH])
+    # Each checker's first review of a request (its lowest revision: one review per reviewer
+    # per revision). A join with the grouped reviews (UPDATE ... FROM: PostgreSQL, SQLite
+    # 3.33+), not a correlated subquery, which a planner may run once per row.
+    conn.execute(
+        sa.text(
+            "UPDATE reviews SET first_by_reviewer = (reviews.revision = firsts.revision) "
+            "FROM (SELECT request_id, reviewer_id, min(revision) AS revision FROM reviews "
+            "WHERE reviewer_id IS NOT NULL GROUP BY request_id, reviewer_id) AS firsts "
+            "WHERE reviews.request_id = firsts.request_id "
+            "AND reviews.reviewer_id = firsts.reviewer_id"
+        )
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_reviews_reviewer_request", table_name="reviews")
+    op.drop_index("ix_reviews_reviewer_first", table_name="reviews")
+    op.drop_column("reviews", "first_by_reviewer")
     op.drop_table("request_rounds")
     # Not batch mode: on SQLite that copies the table and drops the original, which the
     # foreign keys into requests refuse; SQLite (3.35 and later) drops a column in place.
