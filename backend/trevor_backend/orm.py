@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +28,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .contract import Direction, ObjectState, RequestStatus
+from .contract import (
+    Decision,
+    Direction,
+    ObjectState,
+    RequestStatus,
+    ReviewKind,
+    Role,
+    Visibility,
+)
 
 
 def new_id() -> str:
@@ -35,6 +45,19 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def stored_enum(cls: type[StrEnum], length: int) -> Enum:
+    """A contract enum stored as its value in a VARCHAR of ``length`` (the column type the
+    migrations created: no CHECK constraint, no native enum type, so no data migration);
+    rows read back as members of ``cls``."""
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -134,7 +157,7 @@ class Membership(Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[str] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(stored_enum(Role, 32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="memberships")
@@ -153,10 +176,14 @@ class AirlockRequest(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
-    direction: Mapped[str] = mapped_column(String(16), default=Direction.EGRESS.value)
+    direction: Mapped[Direction] = mapped_column(
+        stored_enum(Direction, 16), default=Direction.EGRESS
+    )
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(32), default=RequestStatus.DRAFT.value, index=True)
+    status: Mapped[RequestStatus] = mapped_column(
+        stored_enum(RequestStatus, 32), default=RequestStatus.DRAFT, index=True
+    )
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -216,7 +243,9 @@ class OutputObject(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(1024))
-    state: Mapped[str] = mapped_column(String(32), default=ObjectState.PENDING.value)
+    state: Mapped[ObjectState] = mapped_column(
+        stored_enum(ObjectState, 32), default=ObjectState.PENDING
+    )
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -262,7 +291,7 @@ class Review(Base):
     revision: Mapped[int] = mapped_column(Integer)
     reviewer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     agent_key: Mapped[str | None] = mapped_column(String(80))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[ReviewKind] = mapped_column(stored_enum(ReviewKind, 16))
     decision: Mapped[str | None] = mapped_column(String(32))
     summary: Mapped[str] = mapped_column(Text, default="")
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -283,9 +312,11 @@ class ObjectDecision(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     review_id: Mapped[str] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
     object_id: Mapped[str] = mapped_column(ForeignKey("objects.id"), index=True)
-    decision: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[Decision] = mapped_column(stored_enum(Decision, 32))
     comment: Mapped[str] = mapped_column(Text, default="")
-    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    visibility: Mapped[Visibility] = mapped_column(
+        stored_enum(Visibility, 16), default=Visibility.PUBLIC
+    )
 
     review: Mapped[Review] = relationship(back_populates="decisions")
 

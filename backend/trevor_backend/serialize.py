@@ -2,13 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
-from .orm import AirlockRequest, AuditEvent, ObjectMetadata, OutputObject
+from pydantic import BaseModel
+
+from .contract import ObjectState
+from .orm import AirlockRequest, AuditEvent
 from .schemas import AuditEventOut, MetadataOut, ObjectOut, RequestOut
 
 
-def metadata_out(meta: ObjectMetadata | None) -> MetadataOut:
+class MetadataColumns(Protocol):
+    """What ``metadata_out`` reads: an ``orm.ObjectMetadata`` or a page row's columns."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def statbarn(self) -> str | None: ...
+    @property
+    def justification(self) -> str: ...
+    @property
+    def suppression_notes(self) -> str: ...
+    @property
+    def tags(self) -> list[Any] | None: ...
+
+
+class ObjectColumns(Protocol):
+    """What ``object_out`` reads: an ``orm.OutputObject`` or a page row's columns
+    (``services.requests.CurrentObject``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def logical_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def supersedes_id(self) -> str | None: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def state(self) -> ObjectState: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def evidence(self) -> dict[str, Any] | None: ...
+    @property
+    def meta(self) -> MetadataColumns | None: ...
+
+
+def metadata_out(meta: MetadataColumns | None) -> MetadataOut:
     if meta is None:
         return MetadataOut(
             title="", description="", statbarn=None, justification="", suppression_notes="", tags=[]
@@ -23,7 +75,7 @@ def metadata_out(meta: ObjectMetadata | None) -> MetadataOut:
     )
 
 
-def object_out(obj: OutputObject, verdict: str | None = None) -> ObjectOut:
+def object_out(obj: ObjectColumns, verdict: str | None = None) -> ObjectOut:
     return ObjectOut(
         id=obj.id,
         logical_id=obj.logical_id,
@@ -44,7 +96,7 @@ def object_out(obj: OutputObject, verdict: str | None = None) -> ObjectOut:
 def request_out(
     r: AirlockRequest,
     author: str,
-    objects: list[OutputObject],
+    objects: Sequence[ObjectColumns],
     actions: list[str],
     verdicts: dict[str, str] | None = None,
 ) -> RequestOut:
@@ -55,10 +107,10 @@ def request_out(
     return RequestOut(
         id=r.id,
         project=r.project_id,
-        direction=r.direction,  # type: ignore[arg-type]
+        direction=r.direction,
         title=r.title,
         description=r.description,
-        status=r.status,  # type: ignore[arg-type]
+        status=r.status,
         revision=r.revision,
         created_by=author,
         created_at=r.created_at,
@@ -84,5 +136,5 @@ def audit_out(ev: AuditEvent) -> AuditEventOut:
     )
 
 
-def dump(model: Any) -> dict[str, Any]:
+def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from tornado.http1connection import HTTP1Connection
+
 from ..errors import TrevorError
 from ..storage import content_disposition
 from ..storage.verified import Download, IntegrityFailure
@@ -45,7 +47,8 @@ async def send_verified(
             await handler.flush()
     except IntegrityFailure as exc:
         await failed(exc)
-        handler.request.connection.close()  # type: ignore[union-attr]
+        if isinstance(handler.request.connection, HTTP1Connection):
+            handler.request.connection.close()
         with contextlib.suppress(Exception):
             handler.finish()
         return

@@ -47,8 +47,8 @@ def visible_filter(p: Principal) -> ColumnElement[bool]:
             and_(
                 AirlockRequest.project_id.in_(researcher),
                 or_(
-                    AirlockRequest.direction != Direction.INGRESS.value,
-                    AirlockRequest.status.in_([s.value for s in INGRESS_VISIBLE]),
+                    AirlockRequest.direction != Direction.INGRESS,
+                    AirlockRequest.status.in_(list(INGRESS_VISIBLE)),
                 ),
             )
         )
@@ -56,14 +56,14 @@ def visible_filter(p: Principal) -> ColumnElement[bool]:
         clauses.append(
             and_(
                 AirlockRequest.project_id.in_(checker),
-                AirlockRequest.status != RequestStatus.DRAFT.value,
+                AirlockRequest.status != RequestStatus.DRAFT,
             )
         )
     if senior:
         clauses.append(
             and_(
                 AirlockRequest.project_id.in_(senior),
-                AirlockRequest.direction == Direction.INGRESS.value,
+                AirlockRequest.direction == Direction.INGRESS,
             )
         )
     return or_(*clauses) if clauses else false()

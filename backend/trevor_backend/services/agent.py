@@ -125,8 +125,8 @@ async def released_tables(
         .join(AirlockRequest, AirlockRequest.id == OutputObject.request_id)
         .where(
             AirlockRequest.project_id == project_id,
-            AirlockRequest.status == S.RELEASED.value,
-            OutputObject.state == ObjectState.APPROVED.value,
+            AirlockRequest.status == S.RELEASED,
+            OutputObject.state == ObjectState.APPROVED,
             OutputObject.evidence.is_not(None),
         )
         .order_by(AirlockRequest.closed_at.desc(), OutputObject.id)
@@ -152,7 +152,7 @@ async def claim_requests(
         session,
         ctx,
         AirlockRequest,
-        [AirlockRequest.status.in_([s.value for s in statuses])],
+        [AirlockRequest.status.in_(statuses)],
         order_by=(AirlockRequest.submitted_at,),
         limit=limit,
     )
@@ -190,7 +190,7 @@ class AgentReviewJob(LeasedJob):
         return self._narrative_instance
 
     def due(self, ctx: JobContext) -> list[ColumnElement[bool]]:
-        return [AirlockRequest.status.in_([S.SUBMITTED.value, S.AGENT_REVIEW.value])]
+        return [AirlockRequest.status.in_([S.SUBMITTED, S.AGENT_REVIEW])]
 
     def order_by(self) -> tuple[Any, ...]:
         return (AirlockRequest.submitted_at,)
@@ -264,7 +264,7 @@ class AgentReviewJob(LeasedJob):
                         revision=revision,
                         reviewer_id=None,
                         agent_key=agent_key(rid, revision),
-                        kind=ReviewKind.AGENT.value,
+                        kind=ReviewKind.AGENT,
                         decision=None,  # the agent recommends; only checkers decide
                         summary=report["summary"],
                         report=report,

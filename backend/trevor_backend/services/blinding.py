@@ -60,7 +60,7 @@ def actor_for(p: Principal, ev: AuditEvent, actor_role: str | None) -> str:
     project, if any)."""
     if privileged(p, ev.project_id) or ev.actor_id is None or ev.actor_id == p.user_id:
         return ev.actor
-    if actor_role == Role.RESEARCHER.value:
+    if actor_role == Role.RESEARCHER:
         return ev.actor
     number = (ev.payload or {}).get("reviewer_number")
     # A review by someone no longer a checker of the project is still a checker's review.

@@ -31,7 +31,7 @@ from .requests import lock
 from .transitions import transition
 from .uploads import validate_sha256
 
-DELIVERABLE_STATUSES = (RequestStatus.APPROVED.value, RequestStatus.RELEASED.value)
+DELIVERABLE_STATUSES = (RequestStatus.APPROVED, RequestStatus.RELEASED)
 
 
 class DeliveryItem(BaseModel):
@@ -77,10 +77,10 @@ def _deliverable(p: Principal) -> list[ColumnElement[bool]]:
     projects = [pid for pid in p.roles if p.is_researcher(pid)]
     return [
         AirlockRequest.project_id.in_(projects),
-        AirlockRequest.direction == Direction.INGRESS.value,
+        AirlockRequest.direction == Direction.INGRESS,
         AirlockRequest.status.in_(DELIVERABLE_STATUSES),
         OutputObject.request_id == AirlockRequest.id,
-        OutputObject.state == ObjectState.APPROVED.value,
+        OutputObject.state == ObjectState.APPROVED,
     ]
 
 
@@ -184,7 +184,7 @@ class DeliveryService:
             select(OutputObject.id)
             .where(
                 OutputObject.request_id == r.id,
-                OutputObject.state == ObjectState.APPROVED.value,
+                OutputObject.state == ObjectState.APPROVED,
                 ~select(Delivery.id)
                 .where(Delivery.object_id == OutputObject.id, Delivery.delivered_at.is_not(None))
                 .exists(),

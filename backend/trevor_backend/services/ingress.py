@@ -301,7 +301,7 @@ class IngressService:
                 size=size,
                 sha256=sha256,
                 storage_key=key,
-                state=ObjectState.PENDING.value,
+                state=ObjectState.PENDING,
                 created_by=r.created_by,
             )
             session.add(obj)

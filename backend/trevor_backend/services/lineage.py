@@ -127,7 +127,7 @@ class LineageService:
             agent: dict[str, dict[str, Any]] = {}
             for review in await session.scalars(
                 select(Review)
-                .where(Review.request_id == rid, Review.kind == ReviewKind.AGENT.value)
+                .where(Review.request_id == rid, Review.kind == ReviewKind.AGENT)
                 .order_by(Review.revision)
             ):
                 for vid, res in ((review.report or {}).get("objects") or {}).items():
@@ -153,9 +153,9 @@ class LineageService:
                         ObjectReviewOut(
                             revision=rv.revision,
                             reviewer=b.reviewer_label(rv, names, number[rv.revision]),
-                            decision=d.decision,  # type: ignore[arg-type]
+                            decision=d.decision,
                             comment=b.comment(d),
-                            visibility=d.visibility,  # type: ignore[arg-type]
+                            visibility=d.visibility,
                         )
                     )
 

@@ -241,8 +241,8 @@ class MetricsService:
         ]
         parked_where = [
             *req_where,
-            r.direction == Direction.EGRESS.value,
-            r.status == S.APPROVED.value,
+            r.direction == Direction.EGRESS,
+            r.status == S.APPROVED,
             r.attempts >= settings.release_max_attempts,
         ]
         submitted = case((r.submitted_at.is_not(None), 1), else_=0)
@@ -257,7 +257,7 @@ class MetricsService:
             select(
                 rv.reviewer_id,
                 func.count().label("reviews"),
-                func.count(case((rv.first_by_reviewer, 1))).label("requests"),
+                func.count(case((rv.first_by_reviewer.is_(True), 1))).label("requests"),
             )
             .where(rv.reviewer_id.is_not(None), *reviews_of)
             .group_by(rv.reviewer_id)

@@ -43,9 +43,9 @@ async def set_membership(
                 f"{user.username} is {existing.role} on project {project_id} and cannot also "
                 f"be {role.value}; remove the existing membership first"
             )
-        existing.role = role.value
+        existing.role = role
     else:
-        existing = Membership(project_id=project_id, user_id=user.id, role=role.value)
+        existing = Membership(project_id=project_id, user_id=user.id, role=role)
         session.add(existing)
     await audit.record(
         session,
@@ -182,7 +182,7 @@ async def _report_drift(
     session: AsyncSession,
     actor: Principal,
     project_id: str,
-    have: dict[str, str],
+    have: dict[str, Role],
     wanted: dict[str, Role],
     report: SyncReport,
 ) -> None:

@@ -189,11 +189,11 @@ class ReleaseJob(LeasedJob):
     def due(self, ctx: JobContext) -> list[ColumnElement[bool]]:
         r = AirlockRequest
         return [
-            r.direction == Direction.EGRESS.value,
+            r.direction == Direction.EGRESS,
             or_(
-                and_(r.status == S.APPROVED.value, r.attempts < ctx.settings.release_max_attempts),
+                and_(r.status == S.APPROVED, r.attempts < ctx.settings.release_max_attempts),
                 # A RELEASING request whose lease ran out: its worker died; redo the work.
-                r.status == S.RELEASING.value,
+                r.status == S.RELEASING,
             ),
         ]
 

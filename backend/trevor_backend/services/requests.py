@@ -84,7 +84,7 @@ async def latest_verdicts(session: AsyncSession, r: AirlockRequest) -> dict[str,
     """Per-object verdicts from the latest agent review of the request, if any."""
     review = await session.scalar(
         select(Review)
-        .where(Review.request_id == r.id, Review.kind == ReviewKind.AGENT.value)
+        .where(Review.request_id == r.id, Review.kind == ReviewKind.AGENT)
         .order_by(Review.revision.desc(), Review.created_at.desc())
         .limit(1)
     )
@@ -129,7 +129,7 @@ _RANKED_AGENT_REVIEWS = (
     )
     .where(
         Review.request_id.in_(bindparam("rids", expanding=True)),
-        Review.kind == ReviewKind.AGENT.value,
+        Review.kind == ReviewKind.AGENT,
     )
     .subquery()
 )
@@ -146,7 +146,7 @@ class CurrentObject(SimpleNamespace):
     """An object row's columns as attributes, with its metadata (``meta``, None when
     undescribed): what ``serialize.object_out`` reads, without loading ORM objects."""
 
-    def __init__(self, row: Row[Any]) -> None:
+    def __init__(self, row: Row[*tuple[Any, ...]]) -> None:
         fields = row._asdict()
         meta = (
             SimpleNamespace(**{name: fields[f"meta_{name}"] for name in _META_FIELDS})
@@ -294,7 +294,7 @@ class RequestService:
     async def get(self, p: Principal, rid: str) -> RequestOut:
         async with self.ctx.sessions() as session:
             row = (await session.execute(_ONE_REQUEST, {"rid": rid})).first()
-            r = access.require_view(p, row)  # type: ignore[arg-type]
+            r = access.require_view(p, row)
             return await self._out(session, p, r)
 
     async def get_object(
@@ -418,7 +418,7 @@ class RequestService:
     async def withdraw_object(self, p: Principal, rid: str, oid: str) -> RequestOut:
         async with self.ctx.sessions.begin() as session:
             r, obj = await self._editable_object(session, p, rid, oid)
-            obj.state = ObjectState.WITHDRAWN.value
+            obj.state = ObjectState.WITHDRAWN
             await audit.record(
                 session,
                 "object.withdrawn",
@@ -467,7 +467,7 @@ class RequestService:
                 if action == "resubmit":
                     # Objects judged last round go back to pending for the new revision.
                     for obj in await current_objects(session, r.id):
-                        obj.state = ObjectState.PENDING.value
+                        obj.state = ObjectState.PENDING
             await transition(session, r, action, p, payload=payload or None)
             await session.flush()
             return await self._out(session, p, r)

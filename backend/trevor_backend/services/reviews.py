@@ -99,7 +99,7 @@ async def decided_revisions(session: AsyncSession, rid: str) -> set[int]:
 async def human_reviews(session: AsyncSession, rid: str) -> list[Review]:
     rows = await session.scalars(
         select(Review)
-        .where(Review.request_id == rid, Review.kind == ReviewKind.HUMAN.value)
+        .where(Review.request_id == rid, Review.kind == ReviewKind.HUMAN)
         .options(selectinload(Review.decisions))
         .order_by(Review.revision, Review.created_at, Review.id)
     )
@@ -169,6 +169,7 @@ async def usernames(session: AsyncSession, ids: Iterable[str | None]) -> dict[st
 
 
 def review_out(rv: Review, b: Blinding, names: dict[str, str], number: int) -> ReviewOut:
+    assert rv.decision is not None  # a human review is stored with its decision
     return ReviewOut(
         id=rv.id,
         revision=rv.revision,
@@ -206,7 +207,7 @@ def visible_reviews(
     return out, hidden
 
 
-def queue_query(p: Principal, projects: list[str]) -> Select[tuple[AirlockRequest]]:
+def queue_query(p: Principal, projects: list[str]) -> Select[AirlockRequest]:
     """Requests in HUMAN_REVIEW in ``projects`` that ``p`` did not write and has not yet
     reviewed at their current revision (filters for the queue are added to this)."""
     r = AirlockRequest
@@ -217,7 +218,7 @@ def queue_query(p: Principal, projects: list[str]) -> Select[tuple[AirlockReques
     )
     return select(r).where(
         r.project_id.in_(projects),
-        r.status == S.HUMAN_REVIEW.value,
+        r.status == S.HUMAN_REVIEW,
         r.created_by != p.user_id,
         ~mine,
     )
@@ -234,7 +235,7 @@ async def reviews_received(session: AsyncSession, requests: list[AirlockRequest]
         .where(
             Review.request_id.in_([x.id for x in requests]),
             Review.revision == r.revision,
-            Review.kind == ReviewKind.HUMAN.value,
+            Review.kind == ReviewKind.HUMAN,
         )
         .group_by(Review.request_id)
     )
@@ -371,7 +372,7 @@ class ReviewService:
             request_id=rid,
             revision=r.revision,
             reviewer_id=p.user_id,
-            kind=ReviewKind.HUMAN.value,
+            kind=ReviewKind.HUMAN,
             decision=body.decision.value,
             summary=body.summary,
             decisions=[
@@ -419,7 +420,7 @@ class ReviewService:
                 obj_outcome = combine(
                     d.decision for rv in reviews for d in rv.decisions if d.object_id == obj.id
                 )
-                obj.state = OUTCOME_OBJECT_STATE[obj_outcome].value
+                obj.state = OUTCOME_OBJECT_STATE[obj_outcome]
                 states[obj.id] = obj.state
             await transition(
                 session,
@@ -461,7 +462,7 @@ class ReviewService:
             return ReviewList(
                 request=r.id,
                 revision=r.revision,
-                status=r.status,  # type: ignore[arg-type]
+                status=r.status,
                 required_reviews=self.ctx.settings.required_reviews,
                 items=items,
                 hidden=hidden,
@@ -471,7 +472,7 @@ class ReviewService:
         async with self.ctx.sessions() as session:
             r = access.require_view(p, await session.get(AirlockRequest, rid))
             q = select(Review).where(
-                Review.request_id == rid, Review.kind == ReviewKind.AGENT.value
+                Review.request_id == rid, Review.kind == ReviewKind.AGENT
             )
             if revision is not None:
                 if revision < 1 or revision > r.revision:

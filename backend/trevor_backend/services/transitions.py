@@ -161,7 +161,7 @@ async def transition(
         request.submitted_at = now
     if to in TERMINAL_STATUSES:
         request.closed_at = now
-    request.status = to.value
+    request.status = to
     request.updated_at = now
     # A transition ends whatever background work was leased on the old state.
     request.lease_owner = None

@@ -218,7 +218,7 @@ class UploadService:
                     )
                     or 0
                 ) + 1
-                old.state = ObjectState.SUPERSEDED.value
+                old.state = ObjectState.SUPERSEDED
             obj = OutputObject(
                 id=up.object_id,
                 request_id=r.id,
@@ -230,7 +230,7 @@ class UploadService:
                 size=up.size,
                 sha256=digest,
                 storage_key=up.writer.key,
-                state=ObjectState.PENDING.value,
+                state=ObjectState.PENDING,
                 created_by=p.user_id if r.direction == Direction.EGRESS else r.created_by,
             )
             session.add(obj)
