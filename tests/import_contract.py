@@ -57,6 +57,12 @@ JUPYTER_LAYERS: Layers = [
 # Packages a package must not import at all: the backend runs without the Jupyter side.
 FORBIDDEN: dict[str, tuple[str, ...]] = {"trevor_backend": ("jupyter_trevor",)}
 
+# Layers a group may not skip to, though they are below it: handlers reach rows, the rule
+# engine and jobs through the services (which decide), never directly.
+SKIPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "trevor_backend": {"handlers": ("orm", "sdc", "jobs")},
+}
+
 CONTRACTS: dict[str, tuple[Path, Layers]] = {
     "trevor_backend": (ROOT / "backend", BACKEND_LAYERS),
     "jupyter_trevor": (ROOT, JUPYTER_LAYERS),
@@ -203,6 +209,10 @@ def cycles(found: Iterable[Import]) -> list[list[str]]:
     return out
 
 
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
 def violations(root: Path, package: str, layers: Layers) -> list[str]:
     found = imports(root, package)
     problems = [
@@ -216,6 +226,13 @@ def violations(root: Path, package: str, layers: Layers) -> list[str]:
         for imp in imports(root, package, foreign=True)
         for banned in FORBIDDEN.get(package, ())
         if imp.imported == banned or imp.imported.startswith(banned + ".")
+    ]
+    problems += [
+        f"skips the services: {imp}"
+        for imp in found
+        for group, banned in SKIPS.get(package, {}).items()
+        if _within(imp.importer, f"{package}.{group}")
+        and any(_within(imp.imported, f"{package}.{b}") for b in banned)
     ]
     for component in cycles(found):
         edges = [str(i) for i in found if i.importer in component and i.imported in component]

@@ -92,6 +92,13 @@ def backend_copy(tmp_path: Path) -> Path:
             'VERSION = __import__("jupyter_trevor._version").__version__\n',
             "forbidden import: trevor_backend.services.version_of imports jupyter_trevor._version",
         ),
+        # a handler goes through a service, not straight to the rule engine
+        (
+            "trevor_backend.handlers.shortcut",
+            "from ..sdc.params import Params\n",
+            "skips the services: trevor_backend.handlers.shortcut imports "
+            "trevor_backend.sdc.params",
+        ),
         # siblings of one layer are independent
         (
             "trevor_backend.sdc.sideways",
