@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from tornado import web
 
-from ..schemas import ObjectOut, Problem, UploadReceived, UploadSlotIn, UploadSlotOut
-from ..services.deliveries import DeliveryAck, DeliveryList, DeliveryOut
+from ..schemas import (
+    DeliveryAck,
+    DeliveryList,
+    DeliveryOut,
+    ObjectOut,
+    Problem,
+    UploadReceived,
+    UploadSlotIn,
+    UploadSlotOut,
+)
 from .base import BaseHandler
 from .spec import operation
 from .streaming import StreamedUploadHandler

@@ -3,6 +3,7 @@ area, every model re-exported here so ``from trevor_backend.schemas import X`` n
 
 from .audit import AuditEventOut, AuditList, AuditPage, AuditRecordOut, TimelineEntry
 from .base import TEXT_MAX, TITLE_MAX, Model, Open
+from .deliveries import DeliveryAck, DeliveryItem, DeliveryList, DeliveryOut
 from .errors import FieldErrorOut, Problem
 from .ingress import LinkState, UploadLinkOut, UploadReceived, UploadSlotIn, UploadSlotOut
 from .lineage import CellChange, LineageOut, LineageVersion, TableDiff
@@ -90,6 +91,10 @@ __all__ = [
     "Bucket",
     "CellChange",
     "CheckerLoad",
+    "DeliveryAck",
+    "DeliveryItem",
+    "DeliveryList",
+    "DeliveryOut",
     "Durations",
     "Evidence",
     "EvidenceIn",

@@ -15,9 +15,6 @@ the files stay listed for every researcher who has not acknowledged them, RELEAS
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +22,7 @@ from ..contract import Direction, ObjectState, RequestStatus
 from ..errors import ChecksumMismatch, FieldError, NotFound
 from ..orm import AirlockRequest, Delivery, OutputObject, utcnow
 from ..principal import Principal, system
+from ..schemas import DeliveryAck, DeliveryItem, DeliveryList, DeliveryOut
 from . import audit
 from .context import Context
 from .requests import lock
@@ -32,44 +30,6 @@ from .transitions import transition
 from .uploads import validate_sha256
 
 DELIVERABLE_STATUSES = (RequestStatus.APPROVED, RequestStatus.RELEASED)
-
-
-class DeliveryItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    request_id: str
-    request_title: str
-    project: str
-    object_id: str
-    filename: str
-    sha256: str
-    size: int
-    media_type: str
-    content_url: str = Field(description="backend path of the bytes (send the token)")
-
-
-class DeliveryList(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    items: list[DeliveryItem]
-
-
-class DeliveryAck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sha256: str = Field(min_length=64, max_length=64, description="sha256 the workspace verified")
-    target: str | None = Field(
-        default=None, max_length=1024, description="where the file was written"
-    )
-
-
-class DeliveryOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    object_id: str
-    request_id: str
-    delivered_at: datetime
-    request_status: RequestStatus
 
 
 def _deliverable(p: Principal) -> list[ColumnElement[bool]]:
