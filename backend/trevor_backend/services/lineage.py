@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import select
@@ -54,7 +54,7 @@ def table_diff(
         return TableDiff(
             older=older, newer=newer, comparable=False, note=f"could not read a table: {exc}"
         )
-    key = "position"
+    key: Literal["first_column", "position"] = "position"
     if len(a.columns) and len(b.columns) and a.columns[0] == b.columns[0]:
         first = a.columns[0]
         if a[first].is_unique and b[first].is_unique:
@@ -81,7 +81,7 @@ def table_diff(
         older=older,
         newer=newer,
         comparable=True,
-        key=key,  # type: ignore[arg-type]
+        key=key,
         rows_added=[_label(x) for x in b.index if x not in rows_a],
         rows_removed=[_label(x) for x in a.index if x not in rows_b],
         columns_added=[c for c in cols_b if c not in set(cols_a)],
