@@ -10,8 +10,9 @@
 2. Metrics: 100,000 requests with six events each (created, submitted, agent review, two
    human reviews, a decision) and their review rows in a fresh database, the metrics
    milestones filled in by migration 0006's backfill (timed); ``MetricsService.summary`` is timed
-   (best and median of ``--repeat``) and once over HTTP. Baseline, interleaved: ``SELECT
-   count(*)`` of the requests table. Goal: < 500 ms.
+   (best and median of ``--repeat``), and so is ``GET /api/v1/metrics/summary`` in the same
+   rounds. Baseline, interleaved: ``SELECT count(*)`` of the requests table. Goal: < 500 ms
+   over HTTP.
 
 Usage: python benchmarks/audit_export.py [--events 1000000] [--requests 100000] [--repeat 5]
        [--rounds 3]
@@ -448,31 +449,33 @@ async def metrics_benchmark(pg: str, requests: int, repeat: int) -> None:
         await conn.execute("ANALYZE")
 
         root = Principal(user_id=None, name="bench", admin=True)
-        times, floor = [], []
-        # Interleaved with the summary: one scan of the requests table, the least any summary
-        # of them could read.
+        times, floor, over_http = [], [], []
+        # Interleaved with the summary (in-process and over HTTP, the answer an admin waits
+        # for): one scan of the requests table, the least any summary of them could read.
         for _ in range(repeat):
             t0 = time.perf_counter()
             summary = await lb.backend.metrics_summary.summary(root)
             times.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
+            reply = await AsyncHTTPClient().fetch(
+                f"{lb.url}/api/v1/metrics/summary",
+                headers={"Authorization": f"Bearer {lb.tokens['root']}"},
+                request_timeout=600,
+            )
+            over_http.append(time.perf_counter() - t0)
+            assert reply.code == 200
+            t0 = time.perf_counter()
             await conn.fetchval("SELECT count(*) FROM requests")
             floor.append(time.perf_counter() - t0)
         await conn.close()
         baseline = statistics.median(floor)
-        t0 = time.perf_counter()
-        reply = await AsyncHTTPClient().fetch(
-            f"{lb.url}/api/v1/metrics/summary",
-            headers={"Authorization": f"Bearer {lb.tokens['root']}"},
-            request_timeout=600,
-        )
-        http = time.perf_counter() - t0
-        assert reply.code == 200
         best, median = min(times), statistics.median(times)
+        http = statistics.median(over_http)
         print(
             f"metrics summary over {requests} requests: best {best * 1000:.0f} ms, median "
-            f"{median * 1000:.0f} ms of {repeat}; over HTTP {http * 1000:.0f} ms; goal < 500 ms: "
-            f"{'met' if median < 0.5 else 'MISSED'}"
+            f"{median * 1000:.0f} ms of {repeat}; over HTTP median {http * 1000:.0f} ms "
+            f"(best {min(over_http) * 1000:.0f} ms); goal < 500 ms over HTTP: "
+            f"{'met' if http < 0.5 else 'MISSED'}"
         )
         print(
             f"baseline SELECT count(*) of {requests} requests: median {baseline * 1000:.0f} ms; "
