@@ -29,6 +29,8 @@ Layers = Sequence[Sequence[Sequence[str]]]
 # trevor_backend, top to bottom. `jobs` is the job framework: it knows leases and a context,
 # not what the jobs do — the concrete jobs live with their services and register with it.
 BACKEND_LAYERS: Layers = [
+    # The command line's subcommands act on the Application, which names them by import path.
+    [("commands",)],
     [("app", "demo", "web", "openapi.__main__", "alembic")],
     [("dashboard",)],
     [("handlers", "openapi")],

@@ -2,6 +2,9 @@
 
 Each helper returns what pandas / matplotlib / statsmodels return (tables as ``TrevorFrame``,
 a DataFrame) with the evidence attached; ``precheck.check`` turns it into a verdict.
+
+Over 500 lines on purpose: this is the public analysis API researchers read with ``help()`` and
+tab-completion, one helper per kind of output, each short; one module keeps it one page of docs.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each rule returns a ``Finding`` (or None when it has nothing to say). Table rules are
 vectorised over the cells of a ``TableEvidence``; they follow ACRO's arithmetic exactly
 (see docs/sdc.md for the formulas and for the few places where trevor deliberately differs).
+
+Over 500 lines on purpose: every rule is here, in the order of docs/sdc.md, so that a reviewer
+can check the rule set against the reference in one reading.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Atomicity comes from S3 itself: a PUT or a completed multipart upload becomes vi
 not at all. Large writes are multipart uploads whose parts are invisible until
 ``CompleteMultipartUpload``; an abandoned upload (crashed process) stays invisible and is
 removed by :meth:`S3Store.cleanup_temp` or a bucket lifecycle rule.
+
+Over 500 lines on purpose: it is one class implementing the whole ``ObjectStore`` interface
+against one service (multipart writes, verified reads, presigned links, cleanup); split, each part
+would need the client, bucket and retry policy the others share.
 """
 
 from __future__ import annotations
