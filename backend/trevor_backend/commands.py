@@ -53,6 +53,17 @@ class SubApp(Application):
         raise NotImplementedError
 
 
+class GroupApp(Application):
+    """A group of subcommands (db, token, audit): runs the one named, else lists them."""
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(2)
+
+
 class ServeApp(SubApp):
     description = "Serve the REST API and dashboard (the default)."
 
@@ -74,17 +85,10 @@ class DbUpgradeApp(SubApp):
         return 0
 
 
-class DbApp(Application):
+class DbApp(GroupApp):
     name = "trevor-backend db"
     description = "Database maintenance."
     subcommands = {"upgrade": (DbUpgradeApp, DbUpgradeApp.description)}
-
-    def start(self) -> None:
-        if self.subapp is not None:
-            self.subapp.start()
-            return
-        self.print_subcommands()
-        self.exit(2)
 
 
 class SyncProjectsApp(SubApp):
@@ -184,7 +188,7 @@ class TokenRevokeApp(SubApp):
         return 0
 
 
-class TokenApp(Application):
+class TokenApp(GroupApp):
     name = "trevor-backend token"
     description = "API tokens."
     subcommands = {
@@ -192,13 +196,6 @@ class TokenApp(Application):
         "list": (TokenListApp, TokenListApp.description),
         "revoke": (TokenRevokeApp, TokenRevokeApp.description),
     }
-
-    def start(self) -> None:
-        if self.subapp is not None:
-            self.subapp.start()
-            return
-        self.print_subcommands()
-        self.exit(2)
 
 
 class AuditVerifyApp(SubApp):
@@ -261,20 +258,13 @@ class AuditAnchorApp(SubApp):
         return 0
 
 
-class AuditApp(Application):
+class AuditApp(GroupApp):
     name = "trevor-backend audit"
     description = "Audit log tools."
     subcommands = {
         "verify": (AuditVerifyApp, AuditVerifyApp.description),
         "anchor": (AuditAnchorApp, AuditAnchorApp.description),
     }
-
-    def start(self) -> None:
-        if self.subapp is not None:
-            self.subapp.start()
-            return
-        self.print_subcommands()
-        self.exit(2)
 
 
 class ReconcileApp(SubApp):
