@@ -8,6 +8,7 @@ from tornado import web
 from tornado.log import access_log
 
 from .handlers import base, health, metrics, objects, previews, requests, users
+from .handlers.request import CLIENT_CLOSED_REQUEST
 
 ID = r"(?P<{}>[A-Za-z0-9_-]+)"
 RID, OID = ID.format("rid"), ID.format("oid")
@@ -136,6 +137,8 @@ def _log_and_measure(backend: Any) -> Any:
         level = access_log.info if status < 400 else access_log.warning
         if status >= 500:
             level = access_log.error
+        elif status == CLIENT_CLOSED_REQUEST:
+            level = access_log.info  # the client's choice, not a fault of either side
         req = handler.request
         level(
             "%d %s %s (%s) %.2fms",

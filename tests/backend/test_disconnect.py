@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -90,3 +91,53 @@ async def test_a_client_that_stays_gets_its_answer(live: LiveBackend) -> None:
     rid = (await alice.create_request())["id"]
     got = await alice.get(f"/api/v1/requests/{rid}")
     assert got.status == 200 and got.json["id"] == rid
+
+
+async def test_cancelled_work_is_logged_as_499_not_as_a_server_error(
+    live: LiveBackend, slow_server: tuple[str, Probe]
+) -> None:
+    """Tornado answers a cancelled handler task with a 500 nobody receives; the access log and
+    the metrics record the client's disconnect as 499 (nginx's "client closed request"), so a
+    load test's or a browser's abandoned requests do not show as server errors."""
+    url, probe = slow_server
+    host = urlsplit(url)
+    logged: list[logging.LogRecord] = []
+    arrived = asyncio.Event()
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "/test/slow" in record.getMessage():
+                logged.append(record)
+                arrived.set()
+
+    access, catch = logging.getLogger("tornado.access"), Catch(logging.DEBUG)
+    level = access.level
+    access.addHandler(catch)
+    access.setLevel(logging.DEBUG)
+    try:
+        _reader, writer = await asyncio.open_connection(host.hostname, host.port)
+        writer.write(
+            (
+                f"GET /test/slow HTTP/1.1\r\nHost: {host.netloc}\r\n"
+                f"Authorization: Bearer {live.tokens['alice']}\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        await asyncio.wait_for(probe.started.wait(), timeout=60)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(arrived.wait(), timeout=60)
+    finally:
+        access.removeHandler(catch)
+        access.setLevel(level)
+    (line,) = logged
+    assert line.getMessage().startswith("499 GET /test/slow"), line.getMessage()
+    assert line.levelno == logging.INFO
+    counted = {
+        (s.labels["handler"], s.labels["status"])
+        for metric in live.backend.metrics.registry.collect()
+        for s in metric.samples
+        if metric.name == "trevor_http_requests" and s.value
+    }
+    assert ("SlowListHandler", "499") in counted
+    assert ("SlowListHandler", "500") not in counted
