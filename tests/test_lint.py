@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_ruff_check_passes() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -26,7 +29,11 @@ LABEXTENSION = ROOT / "labextension"
 def _jlpm(*args: str) -> subprocess.CompletedProcess[str]:
     jlpm = Path(sys.executable).parent / "jlpm"
     return subprocess.run(
-        [str(jlpm), *args], cwd=LABEXTENSION, capture_output=True, text=True, check=False,
+        [str(jlpm), *args],
+        cwd=LABEXTENSION,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
