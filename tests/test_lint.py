@@ -45,6 +45,26 @@ def test_eslint_passes() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_eslint_reads_the_jest_tests() -> None:
+    """The tests are linted like the code (the extension template leaves them out): every
+    file under src/__tests__ is read, with the type-aware rules (tsconfig.test.json)."""
+    import json
+
+    tests = LABEXTENSION / "src" / "__tests__"
+    # ESLint itself, not the package's "eslint" script (which also lints "." and fixes).
+    out = subprocess.run(
+        [str(LABEXTENSION / "node_modules" / ".bin" / "eslint"), "--format", "json", str(tests)],
+        cwd=LABEXTENSION,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr
+    read = {Path(f["filePath"]).name for f in json.loads(out.stdout)}
+    wanted = {f.name for f in tests.iterdir() if f.suffix in (".ts", ".tsx")}
+    assert wanted and read == wanted
+
+
 def test_prettier_passes() -> None:
     out = _jlpm("prettier:check")
     assert out.returncode == 0, out.stdout + out.stderr
