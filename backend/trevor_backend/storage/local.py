@@ -24,6 +24,7 @@ from datetime import timedelta
 from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.utils.bunch import Bunch
 
+from . import writeback
 from .base import (
     Background,
     ObjectNotFound,
@@ -68,7 +69,8 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
 class LocalWriter(ObjectWriter):
     """Buffers small chunks into batches of ``buffer_size`` and hands each batch to a worker
     thread while the next one fills, so disk writes overlap with the caller's network reads and
-    hashing instead of costing one thread hop per chunk."""
+    hashing instead of costing one thread hop per chunk. With ``LocalStore.write_behind`` each
+    batch goes on to the disk while the next ones arrive (see :mod:`.writeback`)."""
 
     def __init__(self, store: LocalStore, key: str, fd: int, temp_path: str, path: str) -> None:
         super().__init__(key)
@@ -78,6 +80,11 @@ class LocalWriter(ObjectWriter):
         self._path = path
         self._batch: list[bytes] = []
         self._batched = 0
+        #: bytes handed to the worker thread so far (the file offset of the next batch)
+        self._offset = 0
+        #: the range written last and not yet settled by write-behind
+        self._unsettled: tuple[int, int] | None = None
+        self._write_behind = store.write_behind and writeback.AVAILABLE
         self._background = Background()
         # A writer dropped without commit or abort must not leak its descriptor.
         self._finalizer = weakref.finalize(self, os.close, fd)
@@ -96,12 +103,29 @@ class LocalWriter(ObjectWriter):
         await self._background.wait()
         if not self._batch:
             return
-        chunks, self._batch, self._batched = self._batch, [], 0
+        chunks, offset = self._batch, self._offset
+        self._offset += self._batched
+        self._batch, self._batched = [], 0
         # A bound method, so the running write keeps the writer (and its fd) alive.
-        self._background.start(asyncio.to_thread(self._write_batch, chunks))
+        self._background.start(asyncio.to_thread(self._write_batch, chunks, offset))
 
-    def _write_batch(self, chunks: list[bytes]) -> None:
+    def _write_batch(self, chunks: list[bytes], offset: int) -> None:
         _write_all(self._fd, chunks)
+        if not self._write_behind:
+            return
+        length = sum(len(c) for c in chunks)
+        try:
+            writeback.start(self._fd, offset, length)
+            # The batch before this one has had a whole batch's time to reach the disk;
+            # waiting for it keeps the writer at the disk's pace with two batches in memory.
+            if self._unsettled is not None:
+                writeback.settle(self._fd, *self._unsettled)
+        except OSError as exc:
+            if exc.errno not in writeback.UNSUPPORTED:
+                raise
+            # A file system without it: the commit's fsync writes everything, as it always may.
+            self._write_behind = False
+        self._unsettled = (offset, length)
 
     async def _commit(self) -> None:
         try:
@@ -150,6 +174,13 @@ class LocalStore(ObjectStore):
         True,
         help="fsync each object and its directory on commit. Turning this off trades crash "
         "safety for speed and is only sensible for throwaway data.",
+    ).tag(config=True)
+
+    write_behind = Bool(
+        True,
+        help="Send each written batch to the disk at once and drop it from the page cache once "
+        "there, so an upload holds about two batches in memory and the commit's fsync is short "
+        "(Linux; elsewhere the commit's fsync writes everything). The commit fsyncs either way.",
     ).tag(config=True)
 
     buffer_size = Int(
