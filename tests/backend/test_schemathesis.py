@@ -7,6 +7,10 @@ notifications and tokens, so generated requests reach the handlers' logic rather
 stopping at a 404. Each role runs with its own token: a researcher of the project, a
 researcher of another project, a checker and an admin. Bounded for the suite's budget:
 ``MAX_EXAMPLES`` per operation, a fixed seed, the fuzzing phase only.
+
+To search further than CI does (an attacker's budget), set ``TREVOR_SCHEMATHESIS_EXAMPLES``,
+``TREVOR_SCHEMATHESIS_SEED`` and ``TREVOR_SCHEMATHESIS_PHASES`` (e.g. ``examples,coverage,
+fuzzing``) and run this file alone; a failure names the seed to replay.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from trevor_backend.orm import APIToken, Notification, User
 from trevor_backend.services.release_job import ReleaseJob
 from trevor_backend.web import api_routes
 
-MAX_EXAMPLES = 25
-SEED = 20261130
+MAX_EXAMPLES = int(os.environ.get("TREVOR_SCHEMATHESIS_EXAMPLES", "25"))
+SEED = int(os.environ.get("TREVOR_SCHEMATHESIS_SEED", "20261130"))
+PHASES = os.environ.get("TREVOR_SCHEMATHESIS_PHASES", "fuzzing")
 CHECKS = (
     "not_a_server_error,status_code_conformance,response_schema_conformance,"
     "content_type_conformance"
@@ -138,7 +143,7 @@ def run_schemathesis(live: LiveBackend, tmp: Path, user: str, ids: dict[str, str
             "--seed",
             str(SEED),
             "--phases",
-            "fuzzing",
+            PHASES,
             "--workers",
             "1",
             "--no-color",
