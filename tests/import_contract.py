@@ -38,7 +38,9 @@ BACKEND_LAYERS: Layers = [
     [("runtime",)],
     [("auth",)],
     [("services",)],
-    [("serialize",)],
+    # The lean read path's drivers, SQL and JSON (below the services that decide what it
+    # reads and who may see it); it knows neither the ORM nor the API models.
+    [("serialize",), ("reads",)],
     [("metrics", "ratelimit", "db", "tracing", "_logging")],
     [("orm",), ("storage",), ("sdc",), ("jobs",), ("schemas",)],
     [("principal",)],

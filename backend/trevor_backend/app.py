@@ -43,6 +43,7 @@ from ._logging import configure_logging
 from .auth import Authenticator, TokenAuthenticator
 from .jobs import JobClass, JobConfigError, Reconciler, build_jobs
 from .ratelimit import DatabaseBuckets, Limit, MemoryBuckets, RateLimiter
+from .reads import make_reads
 from .runtime import Backend
 from .services.audit import AuditKeys
 from .services.audit import install_keys as install_audit_keys
@@ -81,6 +82,18 @@ class TrevorBackend(Application):
     secret_key = Unicode(
         config=True,
         help="Key for signed URLs (env TREVOR_SECRET_KEY); generated in the data dir if unset.",
+    )
+    lean_reads = Bool(
+        True,
+        config=True,
+        help="Serve the hottest GETs (one request, the request list, the review queue) through "
+        "the database's own driver instead of the ORM (docs/decisions.md, issue 10). Off: "
+        "every read goes through SQLAlchemy. An in-memory SQLite database always does.",
+    )
+    read_pool_size = Int(
+        10,
+        config=True,
+        help="PostgreSQL connections of the lean read path's own pool (per process).",
     )
     auto_migrate = Bool(
         config=True,
@@ -424,6 +437,9 @@ class TrevorBackend(Application):
             store=self.make_store(),
             settings=self.settings(),
             notifiers=[cls(parent=self) for cls in self.notifier_classes],
+            reads=make_reads(self.database_url, pool_size=self.read_pool_size)
+            if self.lean_reads
+            else None,
         )
         return Backend(
             ctx=ctx,

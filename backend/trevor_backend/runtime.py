@@ -65,4 +65,6 @@ class Backend:
         if drain is not None:
             await drain()
         await self.ctx.store.close()
+        if self.ctx.reads is not None:
+            await self.ctx.reads.close()
         await self.ctx.engine.dispose()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, event, select, update
 
 from tests.backend.test_query_counts import make_requests, to_human_review
@@ -36,7 +37,12 @@ def checkouts(live: LiveBackend) -> Iterator[list[tuple[Any, int]]]:
         event.remove(pool, "checkout", hook)
 
 
-async def test_a_read_request_uses_one_session(live: LiveBackend) -> None:
+@pytest.mark.parametrize("lean", [False, True])
+async def test_a_read_request_uses_one_session(live: LiveBackend, lean: bool) -> None:
+    """On the model path one ORM session; on the lean read path none (its driver reads)."""
+    if not lean:
+        live.backend.ctx.reads = None
+    assert (live.backend.ctx.reads is not None) == lean
     alice, carol = live.client("alice"), live.client("carol")
     (rid,) = await make_requests(live, 1)
     await to_human_review(live, [rid])
@@ -50,7 +56,8 @@ async def test_a_read_request_uses_one_session(live: LiveBackend) -> None:
         with checkouts(live) as taken:
             reply = await client.get(path)
         assert reply.status == 200, reply.body
-        assert len(taken) == 1, f"{path}: {len(taken)} sessions, expected one"
+        expected = 0 if lean else 1
+        assert len(taken) == expected, f"{path}: {len(taken)} sessions, expected {expected}"
 
 
 async def test_a_write_ends_the_shared_session_so_later_reads_see_it(
@@ -87,9 +94,12 @@ async def test_tasks_started_by_a_request_do_not_share_its_session(live: LiveBac
         assert await asyncio.create_task(child()) is False
 
 
+@pytest.mark.parametrize("lean", [False, True])
 async def test_revocation_and_membership_changes_reach_the_next_request(
-    live: LiveBackend,
+    live: LiveBackend, lean: bool
 ) -> None:
+    if not lean:
+        live.backend.ctx.reads = None
     carol = live.client("carol")
     (rid,) = await make_requests(live, 1)
     await to_human_review(live, [rid])

@@ -13,6 +13,7 @@ from ..contract import Role
 from ..db import Sessions
 from ..orm import Membership, User
 from ..principal import Principal
+from ..reads import ReadDriver
 
 if TYPE_CHECKING:
     from tornado.httputil import HTTPServerRequest
@@ -55,6 +56,16 @@ class Authenticator(LoggingConfigurable):
         if user is None:
             return None
         return await principal_for(session, user)
+
+    async def authenticate_read(
+        self, request: HTTPServerRequest, reads: ReadDriver
+    ) -> Principal | None:
+        """The caller of a GET served by the lean read path (``ctx.reads``). By default the
+        ordinary way, in a read session of its own; the token authenticator reads through
+        ``reads``."""
+        assert self.sessions is not None, "the running backend sets sessions"
+        async with self.sessions() as session:
+            return await self.authenticate(request, session)
 
 
 async def principal_for(session: AsyncSession, user: User) -> Principal:

@@ -13,6 +13,7 @@ _ERRORS = {401: Problem, 404: Problem}
 
 class RequestsHandler(BaseHandler):
     one_read_session = True
+    lean_read = True
 
     @operation(
         "Open a new airlock request",
@@ -41,7 +42,7 @@ class RequestsHandler(BaseHandler):
         responses={200: RequestList, 422: Problem, 401: Problem},
     )
     async def get(self) -> None:
-        out = await self.backend.requests.list(
+        out = await self.backend.requests.list_json(
             self.principal,
             project=self.query("project"),
             status=self.enum_query("status", RequestStatus),
@@ -51,7 +52,7 @@ class RequestsHandler(BaseHandler):
             stuck=self.query("stuck") in ("true", "1"),
             older_than=duration_query(self, "older_than"),
         )
-        self.write_json(out)
+        self.write_json_bytes(out)
 
 
 def duration_query(handler: BaseHandler, name: str) -> float | None:
@@ -71,6 +72,7 @@ def duration_query(handler: BaseHandler, name: str) -> float | None:
 
 class RequestHandler(BaseHandler):
     one_read_session = True
+    lean_read = True
 
     @operation(
         "One request with its current objects",
@@ -78,7 +80,7 @@ class RequestHandler(BaseHandler):
         responses={200: RequestOut, **_ERRORS},
     )
     async def get(self, rid: str) -> None:
-        self.write_json(await self.backend.requests.get(self.principal, rid))
+        self.write_json_bytes(await self.backend.requests.get_json(self.principal, rid))
 
 
 class TransitionHandler(BaseHandler):

@@ -31,6 +31,7 @@ class _ReviewBase(BaseHandler):
 
 class ReviewQueueHandler(_ReviewBase):
     one_read_session = True
+    lean_read = True
 
     @operation(
         "Requests awaiting the caller's review (their checker projects), oldest first",
@@ -42,8 +43,8 @@ class ReviewQueueHandler(_ReviewBase):
         responses={200: ReviewQueue, 401: Problem, 422: Problem},
     )
     async def get(self) -> None:
-        self.write_json(
-            await self.reviews.queue(
+        self.write_json_bytes(
+            await self.reviews.queue_json(
                 self.principal, limit=self.int_query("limit", 50), cursor=self.query("cursor")
             )
         )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import Sessions
+from ..reads import ReadDriver
 from ..storage import ObjectStore
 from .notifications.channels import Notifier
 
@@ -46,6 +47,8 @@ class Context:
     settings: Settings
     # The configured notification channels (TrevorBackend.notifier_classes).
     notifiers: list[Notifier] = field(default_factory=list)
+    # The lean read path's driver (services/lean.py); None keeps every read on the ORM.
+    reads: ReadDriver | None = None
 
     @property
     def dialect(self) -> str:

@@ -42,7 +42,7 @@ from ..schemas import (
 from ..sdc import statbarns
 from ..serialize import audit_out, object_out, request_out
 from ..storage.verified import Download, verified_download
-from . import access, audit, blinding
+from . import access, audit, blinding, lean
 from .context import Context
 from .pagination import newest_first, next_cursor
 from .transitions import allowed_actions, transition
@@ -214,6 +214,11 @@ async def requests_out(
     ]
 
 
+def model_json(model: RequestOut | RequestList) -> bytes:
+    """The model path's JSON, as ``BaseHandler.write_json`` writes a model."""
+    return model.model_dump_json().encode()
+
+
 def validate_statbarn(value: str | None, pointer: str) -> None:
     if value is not None and statbarns.get(value) is None:
         known = ", ".join(sorted(statbarns.CATALOGUE))
@@ -290,6 +295,57 @@ class RequestService:
             rows: list[Any] = list(await session.execute(q))
             items = await requests_out(session, p, rows[:limit])
         return RequestList(items=items, next_cursor=next_cursor(rows, limit))
+
+    async def list_json(
+        self,
+        p: Principal,
+        *,
+        project: str | None = None,
+        status: RequestStatus | None = None,
+        direction: Direction | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        stuck: bool = False,
+        older_than: float | None = None,
+    ) -> bytes:
+        """:meth:`list` as JSON, through the lean read path when the backend has one."""
+        reads = self.ctx.reads
+        if reads is None:
+            return model_json(
+                await self.list(
+                    p,
+                    project=project,
+                    status=status,
+                    direction=direction,
+                    limit=limit,
+                    cursor=cursor,
+                    stuck=stuck,
+                    older_than=older_than,
+                )
+            )
+        now = utcnow()
+        before = []
+        if stuck:
+            before.append(now - timedelta(seconds=self.ctx.settings.stuck_request_sla))
+        if older_than is not None:
+            before.append(now - timedelta(seconds=older_than))
+        return await lean.request_page(
+            reads,
+            p,
+            limit=max(1, min(limit, MAX_PAGE)),
+            cursor=cursor,
+            project=project,
+            status=status,
+            direction=direction,
+            waiting=WAITING_STATES if stuck else (),
+            updated_before=before,
+        )
+
+    async def get_json(self, p: Principal, rid: str) -> bytes:
+        """:meth:`get` as JSON, through the lean read path when the backend has one."""
+        if self.ctx.reads is None:
+            return model_json(await self.get(p, rid))
+        return await lean.one_request(self.ctx.reads, p, rid)
 
     async def get(self, p: Principal, rid: str) -> RequestOut:
         async with self.ctx.sessions() as session:

@@ -54,7 +54,7 @@ from ..schemas import (
 )
 from ..sdc.report import aggregate
 from ..serialize import request_out
-from . import access, audit
+from . import access, audit, lean
 from .context import Context
 from .pagination import next_cursor_by, oldest_first
 from .requests import REQUEST_COLUMNS, current_objects, latest_verdicts, lock, requests_out
@@ -278,6 +278,20 @@ class ReviewService:
         items = [self._queue_item(out, received.get(out.id, 0)) for out in outs]
         return ReviewQueue(items=items, next_cursor=next_cursor_by(rows, limit, "submitted_at"))
 
+    async def queue_json(
+        self, p: Principal, *, limit: int = 50, cursor: str | None = None
+    ) -> bytes:
+        """:meth:`queue` as JSON, through the lean read path when the backend has one."""
+        if self.ctx.reads is None:
+            return (await self.queue(p, limit=limit, cursor=cursor)).model_dump_json().encode()
+        return await lean.queue_page(
+            self.ctx.reads,
+            p,
+            limit=max(1, min(limit, QUEUE_MAX)),
+            cursor=cursor,
+            required=self.ctx.settings.required_reviews,
+        )
+
     def _queue_item(self, out: RequestOut, received: int) -> ReviewQueueItem:
         counts = {k: 0 for k in ("pass", "review", "fail")}
         judged = [o.verdict for o in out.objects if o.verdict is not None]
@@ -471,9 +485,7 @@ class ReviewService:
     async def report(self, p: Principal, rid: str, revision: int | None = None) -> AgentReportOut:
         async with self.ctx.sessions() as session:
             r = access.require_view(p, await session.get(AirlockRequest, rid))
-            q = select(Review).where(
-                Review.request_id == rid, Review.kind == ReviewKind.AGENT
-            )
+            q = select(Review).where(Review.request_id == rid, Review.kind == ReviewKind.AGENT)
             if revision is not None:
                 if revision < 1 or revision > r.revision:
                     raise NotFound(f"revision {revision} does not exist")

@@ -20,32 +20,33 @@ from ..errors import Forbidden, IllegalTransition
 from ..orm import AirlockRequest, RequestRound, Review, utcnow
 from ..principal import Principal
 from . import audit
+from .access import RequestFacts
 from .notifications import recipients
 
 S = RequestStatus
-Who = Callable[[Principal, AirlockRequest], bool]
+Who = Callable[[Principal, RequestFacts], bool]
 
 
-def _author(p: Principal, r: AirlockRequest) -> bool:
+def _author(p: Principal, r: RequestFacts) -> bool:
     return p.user_id is not None and p.user_id == r.created_by
 
 
-def _author_or_admin(p: Principal, r: AirlockRequest) -> bool:
+def _author_or_admin(p: Principal, r: RequestFacts) -> bool:
     return _author(p, r) or p.admin
 
 
-def _ingress_owner(p: Principal, r: AirlockRequest) -> bool:
+def _ingress_owner(p: Principal, r: RequestFacts) -> bool:
     # Ingress requests are opened by an admin or senior checker on the researcher's behalf.
     return r.direction == Direction.INGRESS and (
         _author(p, r) or p.admin or p.is_senior_checker(r.project_id)
     )
 
 
-def _system(p: Principal, r: AirlockRequest) -> bool:
+def _system(p: Principal, r: RequestFacts) -> bool:
     return p.is_system
 
 
-def _checker_or_system(p: Principal, r: AirlockRequest) -> bool:
+def _checker_or_system(p: Principal, r: RequestFacts) -> bool:
     return p.is_system or p.is_checker(r.project_id)
 
 
@@ -118,7 +119,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def allowed_actions(p: Principal, r: AirlockRequest) -> list[str]:
+def allowed_actions(p: Principal, r: RequestFacts) -> list[str]:
     """The user-facing actions ``p`` may take on ``r`` now (for clients to offer buttons)."""
     return [
         name

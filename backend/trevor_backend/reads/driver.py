@@ -1,0 +1,196 @@
+"""Drivers of the lean read path: the database's own client, without SQLAlchemy.
+
+* SQLite: one sqlite3 connection per process (``PRAGMA query_only``), used synchronously on
+  the event loop. A read is ``BEGIN`` … ``COMMIT``: deferred, so in WAL mode it reads a
+  snapshot and never waits for the writer. Its statements run without an await between them
+  (``fetch`` is a coroutine that never suspends), so no other read interleaves on the one
+  connection; a nested read is refused rather than silently sharing a transaction.
+* PostgreSQL: an asyncpg pool of its own (no pre-ping per checkout, no reset query per
+  release: it only ever runs SELECTs in autocommit; asyncpg prepares and caches each text).
+  Statements of one read see the database as of their own start, as the ORM path's READ
+  COMMITTED transactions do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+Row = Sequence[Any]
+Listener = Callable[[str], None]
+
+
+class Reader:
+    """One read: statements in one snapshot (SQLite) or on one connection (PostgreSQL)."""
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Reader:
+        return self
+
+    async def __aexit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+class ReadDriver:
+    """Opens reads on the backend's database; closed with the backend."""
+
+    dialect = ""
+
+    def __init__(self) -> None:
+        #: called with each statement's text before it runs (tests count statements)
+        self.listeners: list[Listener] = []
+
+    def reading(self) -> Reader:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class _SqliteReader(Reader):
+    def __init__(self, driver: SqliteReads) -> None:
+        self.driver = driver
+        self.conn = driver.connection()
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        for listener in self.driver.listeners:
+            listener(sql)
+        return self.conn.execute(sql, args).fetchall()
+
+    async def __aenter__(self) -> Reader:
+        if self.conn.in_transaction:
+            raise RuntimeError("a lean read is already open on this connection (reads do not nest)")
+        self.conn.execute("BEGIN")
+        return self
+
+    async def __aexit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Nothing was written: COMMIT only ends the snapshot (and lets the WAL checkpoint).
+        self.conn.execute("COMMIT")
+
+
+class SqliteReads(ReadDriver):
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+                timeout=30,
+            )
+            conn.execute("PRAGMA query_only=ON")
+            self._conn = conn
+        return self._conn
+
+    def reading(self) -> Reader:
+        return _SqliteReader(self)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+async def _keep(_conn: asyncpg.Connection) -> None:
+    # Released connections ran only SELECTs in autocommit: there is no state to reset, and
+    # asyncpg's default reset is a round trip per release.
+    return None
+
+
+class _PostgresReader(Reader):
+    def __init__(self, driver: PostgresReads) -> None:
+        self.driver = driver
+        self.conn: Any = None
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        for listener in self.driver.listeners:
+            listener(sql)
+        rows: list[Row] = await self.conn.fetch(sql, *args)
+        return rows
+
+    async def __aenter__(self) -> Reader:
+        pool = await self.driver.pool()
+        self.conn = await pool.acquire()
+        return self
+
+    async def __aexit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        pool = self.driver._pool
+        if pool is not None and self.conn is not None:
+            await pool.release(self.conn)
+
+
+class PostgresReads(ReadDriver):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool_size: int) -> None:
+        super().__init__()
+        parsed = make_url(url)
+        self._connect = {
+            "host": parsed.host,
+            "port": parsed.port or 5432,
+            "user": parsed.username,
+            "password": parsed.password,
+            "database": parsed.database,
+        }
+        self.pool_size = max(1, pool_size)
+        self._pool: asyncpg.Pool | None = None
+        self._starting: asyncio.Lock | None = None
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    **self._connect, min_size=1, max_size=self.pool_size, reset=_keep
+                )
+        return self._pool
+
+    def reading(self) -> Reader:
+        return _PostgresReader(self)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def make_reads(url: str, *, pool_size: int = 10) -> ReadDriver | None:
+    """The driver for the database at ``url`` (a plain or async SQLAlchemy URL), or None
+    where there is no lean path: an in-memory SQLite database (or a shared-cache one) lives
+    only in the engine's own connections, so those keep the ORM path."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        if parsed.query.get("mode") == "memory" or "cache" in parsed.query:
+            return None
+        return SqliteReads(database)
+    if backend == "postgresql":
+        return PostgresReads(url, pool_size)
+    return None

@@ -1,0 +1,135 @@
+"""Rows of the lean read path → the API's JSON, field for field what ``schemas.RequestOut``
+and ``schemas.ObjectOut`` produce (``model_dump_json``), without building the models.
+
+``tests/backend/test_lean_reads.py`` compares the two for every role on both databases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ..contract import Direction, RequestStatus
+from .driver import Row
+
+_STATUS = {s.value: s for s in RequestStatus}
+_DIRECTION = {d.value: d for d in Direction}
+_NO_METADATA: dict[str, Any] = {
+    "title": "",
+    "description": "",
+    "statbarn": None,
+    "justification": "",
+    "suppression_notes": "",
+    "tags": [],
+}
+
+# Positions in the rows of sql.REQUEST_FIELDS and sql.objects().
+R_ID, R_PROJECT, R_DIRECTION, R_TITLE, R_DESCRIPTION, R_STATUS, R_REVISION = range(7)
+R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_REPORT = range(7, 13)
+O_REQUEST, O_META = 0, 12
+
+
+def stamp(value: Any) -> datetime:
+    """A row's timestamp as the ORM reads it (aware, UTC): SQLite hands back its text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(value: Any) -> str | None:
+    """A timestamp as pydantic writes an aware UTC datetime: ``…T…[.ffffff]Z``."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+        # SQLAlchemy's SQLite storage format, always with microseconds.
+        micro = value[20:]
+        return f"{value[:10]}T{value[11:19]}{'' if micro == '000000' else '.' + micro}Z"
+    d = stamp(value)
+    return f"{d:%Y-%m-%dT%H:%M:%S}{f'.{d.microsecond:06d}' if d.microsecond else ''}Z"
+
+
+def loads(value: Any) -> Any:
+    """A JSON column's value: text on both drivers (asyncpg has no json codec by default)."""
+    if value is None or not isinstance(value, str | bytes):
+        return value
+    return orjson.loads(value)
+
+
+class LeanRequest:
+    """The request columns the access and transition rules read (``project_id``,
+    ``direction``, ``status``, ``created_by``), as enum members like the ORM's."""
+
+    __slots__ = ("created_by", "direction", "id", "project_id", "revision", "status")
+
+    def __init__(self, row: Row) -> None:
+        self.id: str = row[R_ID]
+        self.project_id: str = row[R_PROJECT]
+        self.direction: Direction = _DIRECTION[row[R_DIRECTION]]
+        self.status: RequestStatus = _STATUS[row[R_STATUS]]
+        self.created_by: str = row[R_CREATED_BY]
+        self.revision: int = row[R_REVISION]
+
+
+def verdicts(report: Any) -> dict[str, Any]:
+    """Per-object verdicts of an agent report (``services.requests.latest_verdicts``)."""
+    parsed = loads(report)
+    return {
+        oid: obj.get("status")
+        for oid, obj in ((parsed or {}).get("objects") or {}).items()
+        if obj.get("status")
+    }
+
+
+def object_dict(row: Row, verdict: Any) -> dict[str, Any]:
+    if row[O_META] is None:
+        metadata = dict(_NO_METADATA)
+    else:
+        metadata = {
+            "title": row[13],
+            "description": row[14],
+            "statbarn": row[15],
+            "justification": row[16],
+            "suppression_notes": row[17],
+            "tags": list(loads(row[18]) or []),
+        }
+    return {
+        "id": row[1],
+        "logical_id": row[2],
+        "version": row[3],
+        "supersedes_id": row[4],
+        "filename": row[5],
+        "media_type": row[6],
+        "size": row[7],
+        "sha256": row[8],
+        "state": row[9],
+        "created_at": iso(row[10]),
+        "metadata": metadata,
+        "has_evidence": bool(row[11]),
+        "verdict": verdict,
+    }
+
+
+def request_dict(row: Row, actions: list[str], objects: list[Row]) -> dict[str, Any]:
+    judged = verdicts(row[R_REPORT])
+    return {
+        "id": row[R_ID],
+        "project": row[R_PROJECT],
+        "direction": row[R_DIRECTION],
+        "title": row[R_TITLE],
+        "description": row[R_DESCRIPTION],
+        "status": row[R_STATUS],
+        "revision": row[R_REVISION],
+        "created_by": row[R_AUTHOR] if row[R_AUTHOR] is not None else "?",
+        "created_at": iso(row[R_CREATED_AT]),
+        "updated_at": iso(row[R_UPDATED_AT]),
+        "submitted_at": iso(row[R_SUBMITTED_AT]),
+        "actions": actions,
+        "objects": [object_dict(o, judged.get(o[1])) for o in objects],
+    }
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)

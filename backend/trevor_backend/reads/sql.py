@@ -1,0 +1,121 @@
+"""The lean read path's SQL: one text per statement for both databases, with placeholders
+written by :class:`Sql` (``?`` for sqlite3, ``$n`` for asyncpg).
+
+Plain text rather than SQLAlchemy Core: the statements are few, reviewed here, and executing
+them through the driver skips SQLAlchemy's per-statement work, which profiling showed cost
+more than the SQL itself (issue 10). ``tests/backend/test_lean_reads.py`` runs every statement
+on SQLite and PostgreSQL and compares the answers with the ORM path's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..contract import CURRENT_OBJECT_STATES, ReviewKind
+
+#: SQLAlchemy's storage format for DateTime on SQLite: bound values must match it for
+#: comparisons (a text comparison there) to agree with the ORM's.
+SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class Sql:
+    """Collects bound values and writes their placeholders in the driver's style."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.args: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        if isinstance(value, datetime):
+            value = self.stamp(value)
+        self.args.append(value)
+        # Numbered on both (``?3``, ``$3``), so a statement may use values in any order.
+        return f"?{len(self.args)}" if self.sqlite else f"${len(self.args)}"
+
+    def stamp(self, value: datetime) -> Any:
+        utc = value.astimezone(UTC)
+        return utc.strftime(SQLITE_STAMP) if self.sqlite else utc
+
+    def any_of(self, column: str, values: Iterable[Any]) -> str:
+        """``column`` is one of ``values``: an expanded IN on SQLite, ``= ANY`` of one array
+        on PostgreSQL (one statement text whatever the count, so asyncpg's prepared statement
+        is reused)."""
+        values = list(values)
+        if not values:
+            return "1 = 0"
+        if self.sqlite:
+            return f"{column} IN ({', '.join(self.param(v) for v in values)})"
+        return f"{column} = ANY({self.param(values)})"
+
+
+def _quoted(values: Iterable[str]) -> str:
+    # Only our own enum values are written into the text, never a caller's input.
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+AUTH = (
+    "SELECT t.id, t.expires_at, t.last_used_at, u.id, u.username, u.admin,"
+    " m.project_id, m.role"
+    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+    " LEFT JOIN memberships m ON m.user_id = u.id"
+    " WHERE t.token_hash = {token}"
+)
+
+#: A request's columns for the API, its author's name and the report of its latest agent
+#: review (per-object verdicts), from a row source aliased ``r``.
+REQUEST_FIELDS = (
+    "r.id, r.project_id, r.direction, r.title, r.description, r.status, r.revision,"
+    " r.created_by, r.created_at, r.updated_at, r.submitted_at, u.username,"
+    " (SELECT a.report FROM reviews a"
+    f" WHERE a.request_id = r.id AND a.kind = '{ReviewKind.AGENT.value}'"
+    " ORDER BY a.revision DESC, a.created_at DESC LIMIT 1)"
+)
+#: The row columns a page is filtered and ordered on, inside its LIMITed subquery (so the
+#: author and verdict lookups run only for the rows on the page).
+PAGE_COLUMNS = (
+    "r.id, r.project_id, r.direction, r.title, r.description, r.status, r.revision,"
+    " r.created_by, r.created_at, r.updated_at, r.submitted_at"
+)
+ONE_REQUEST = (
+    f"SELECT {REQUEST_FIELDS} FROM requests r LEFT JOIN users u ON u.id = r.created_by"
+    " WHERE r.id = {rid}"
+)
+#: Human reviews the request (``r``) received at its current revision (the review queue).
+REVIEWS_RECEIVED = (
+    "(SELECT count(*) FROM reviews h WHERE h.request_id = r.id"
+    f" AND h.revision = r.revision AND h.kind = '{ReviewKind.HUMAN.value}')"
+)
+
+
+def page(where: str, order: str, limit: str, extra: str = "") -> str:
+    """A page of requests: filter and order inside a LIMITed subquery, then the per-row
+    lookups on the page's rows only."""
+    extra = f", {extra}" if extra else ""
+    return (
+        f"SELECT {REQUEST_FIELDS}{extra}"
+        f" FROM (SELECT {PAGE_COLUMNS} FROM requests r WHERE {where}"
+        f" ORDER BY {order} LIMIT {limit}) r"
+        f" LEFT JOIN users u ON u.id = r.created_by ORDER BY {order}"
+    )
+
+
+def has_evidence(sqlite: bool) -> str:
+    # SQLAlchemy stores a Python None assigned to a JSON column as JSON 'null', which the ORM
+    # reads back as None: both mean "no evidence". Only this flag is read, not the document.
+    text = "o.evidence" if sqlite else "o.evidence::text"
+    return f"(o.evidence IS NOT NULL AND {text} <> 'null')"
+
+
+def objects(sqlite: bool, request_ids: str) -> str:
+    """Current objects of some requests, their metadata joined, oldest first."""
+    return (
+        "SELECT o.request_id, o.id, o.logical_id, o.version, o.supersedes_id, o.filename,"
+        f" o.media_type, o.size, o.sha256, o.state, o.created_at, {has_evidence(sqlite)},"
+        " m.logical_id, m.title, m.description, m.statbarn, m.justification,"
+        " m.suppression_notes, m.tags"
+        " FROM objects o LEFT JOIN object_metadata m ON m.logical_id = o.logical_id"
+        f" WHERE {request_ids} AND o.state IN ({_quoted(s.value for s in CURRENT_OBJECT_STATES)})"
+        " ORDER BY o.created_at, o.id"
+    )

@@ -1,0 +1,159 @@
+"""The lean read path of the three hottest GETs (one request, a page of the request list, a
+page of the review queue): rows from ``ctx.reads`` and JSON built from them, with the same
+rules as the model path (``access.can_view`` / ``access.visible_sql``,
+``transitions.allowed_actions``, the latest agent review's verdicts, ``sdc.report.aggregate``).
+
+``RequestService`` and ``ReviewService`` call these when the backend has a read driver and
+keep their model path (``requests_out``) otherwise and for writes;
+``tests/backend/test_lean_reads.py`` checks that both give the same JSON for every role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..contract import CHECKER_ROLES, Direction, RequestStatus
+from ..errors import NotFound
+from ..principal import Principal
+from ..reads import ReadDriver, Reader, sql
+from ..reads import render as rr
+from ..sdc.report import aggregate
+from . import access
+from .pagination import decode_cursor, encode_cursor
+from .transitions import allowed_actions
+
+Sql = sql.Sql
+_ONE: dict[str, tuple[str, str]] = {}
+
+
+def _one_statements(dialect: str) -> tuple[str, str]:
+    """The request and its objects: texts fixed per dialect, so the driver's prepared
+    statement (sqlite3's cache, asyncpg's) is reused."""
+    found = _ONE.get(dialect)
+    if found is None:
+        q = Sql(dialect)
+        rid = q.param(None)
+        found = (
+            sql.ONE_REQUEST.format(rid=rid),
+            sql.objects(q.sqlite, f"o.request_id = {rid}"),
+        )
+        _ONE[dialect] = found
+    return found
+
+
+async def _objects_of(reader: Reader, dialect: str, rows: list[Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {row[rr.R_ID]: [] for row in rows}
+    if not found:
+        return found
+    q = Sql(dialect)
+    for obj in await reader.fetch(sql.objects(q.sqlite, q.any_of("o.request_id", found)), q.args):
+        found[obj[rr.O_REQUEST]].append(obj)
+    return found
+
+
+def _out(p: Principal, row: Any, objects: list[Any]) -> dict[str, Any]:
+    return rr.request_dict(row, allowed_actions(p, rr.LeanRequest(row)), objects)
+
+
+async def one_request(reads: ReadDriver, p: Principal, rid: str) -> bytes:
+    """``RequestService.get`` as JSON."""
+    one, objects = _one_statements(reads.dialect)
+    async with reads.reading() as reader:
+        rows = await reader.fetch(one, (rid,))
+        found = await reader.fetch(objects, (rid,)) if rows else []
+    if not rows or not access.can_view(p, rr.LeanRequest(rows[0])):
+        raise NotFound("request not found")
+    return rr.dumps(_out(p, rows[0], found))
+
+
+async def request_page(
+    reads: ReadDriver,
+    p: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    project: str | None,
+    status: RequestStatus | None,
+    direction: Direction | None,
+    waiting: Sequence[RequestStatus] = (),
+    updated_before: Sequence[datetime] = (),
+) -> bytes:
+    """``RequestService.list`` as JSON: ``waiting`` and ``updated_before`` are its ``stuck``
+    and ``older_than`` conditions (status among ``waiting``; updated before each time)."""
+    q = Sql(reads.dialect)
+    where = [access.visible_sql(p, q)]
+    if waiting:
+        where.append(q.any_of("r.status", [s.value for s in waiting]))
+    where.extend(f"r.updated_at < {q.param(t)}" for t in updated_before)
+    if project:
+        where.append(f"r.project_id = {q.param(project)}")
+    if status:
+        where.append(f"r.status = {q.param(status.value)}")
+    if direction:
+        where.append(f"r.direction = {q.param(direction.value)}")
+    if cursor:
+        at, after = decode_cursor(cursor)
+        s, i = q.param(at), q.param(after)
+        where.append(f"(r.created_at < {s} OR (r.created_at = {s} AND r.id < {i}))")
+    text = sql.page(" AND ".join(where), "r.created_at DESC, r.id DESC", q.param(limit + 1))
+    async with reads.reading() as reader:
+        rows = list(await reader.fetch(text, q.args))
+        objects = await _objects_of(reader, reads.dialect, rows[:limit])
+    items = [_out(p, row, objects[row[rr.R_ID]]) for row in rows[:limit]]
+    return rr.dumps({"items": items, "next_cursor": _next(rows, limit, rr.R_CREATED_AT)})
+
+
+async def queue_page(
+    reads: ReadDriver, p: Principal, *, limit: int, cursor: str | None, required: int
+) -> bytes:
+    """``ReviewService.queue`` as JSON (``queue_query``'s conditions, in SQL text)."""
+    projects = [pid for pid, role in p.roles.items() if role in CHECKER_ROLES]
+    if not projects or p.user_id is None:
+        return rr.dumps({"items": [], "next_cursor": None})
+    q = Sql(reads.dialect)
+    me = q.param(p.user_id)
+    where = [
+        q.any_of("r.project_id", projects),
+        f"r.status = '{RequestStatus.HUMAN_REVIEW.value}'",
+        f"r.created_by <> {me}",
+        "NOT EXISTS (SELECT 1 FROM reviews x WHERE x.request_id = r.id"
+        f" AND x.revision = r.revision AND x.reviewer_id = {me})",
+    ]
+    if cursor:
+        at, after = decode_cursor(cursor)
+        s, i = q.param(at), q.param(after)
+        where.append(f"(r.submitted_at > {s} OR (r.submitted_at = {s} AND r.id > {i}))")
+    text = sql.page(
+        " AND ".join(where), "r.submitted_at, r.id", q.param(limit + 1), sql.REVIEWS_RECEIVED
+    )
+    async with reads.reading() as reader:
+        rows = list(await reader.fetch(text, q.args))
+        objects = await _objects_of(reader, reads.dialect, rows[:limit])
+    items = []
+    for row in rows[:limit]:
+        out = _out(p, row, objects[row[rr.R_ID]])
+        judged = [o["verdict"] for o in out["objects"] if o["verdict"] is not None]
+        counts = {"pass": 0, "review": 0, "fail": 0}
+        for v in judged:
+            if v in counts:
+                counts[v] += 1
+        items.append(
+            {
+                "request": out,
+                "recommendation": aggregate(judged) if judged else None,
+                "verdicts": counts,
+                "reviews_received": row[rr.R_REPORT + 1],
+                "reviews_required": required,
+            }
+        )
+    return rr.dumps({"items": items, "next_cursor": _next(rows, limit, rr.R_SUBMITTED_AT)})
+
+
+def _next(rows: list[Any], limit: int, stamp_at: int) -> str | None:
+    """``pagination.next_cursor``'s cursor from a row of the page."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(rr.stamp(last[stamp_at]), last[rr.R_ID])
