@@ -41,7 +41,7 @@ BACKEND_LAYERS: Layers = [
     # The lean read path's drivers, SQL and JSON (below the services that decide what it
     # reads and who may see it); it knows neither the ORM nor the API models.
     [("serialize",), ("reads",)],
-    [("metrics", "ratelimit", "db", "tracing", "_logging")],
+    [("metrics", "ratelimit", "db", "tracing", "_logging", "allocator")],
     [("orm",), ("storage",), ("sdc",), ("jobs",), ("schemas",)],
     [("principal",)],
     # the package itself (its __init__ holds nothing) at the bottom: importing it is harmless

@@ -38,7 +38,7 @@ from traitlets import (
 from traitlets.config import Application
 from traitlets.utils.bunch import Bunch
 
-from . import db, tracing
+from . import allocator, db, tracing
 from ._logging import configure_logging
 from .auth import Authenticator, TokenAuthenticator
 from .jobs import JobClass, JobConfigError, Reconciler, build_jobs
@@ -496,6 +496,8 @@ class TrevorBackend(Application):
 
         backend = await self.make_backend()
         app = make_app(backend)
+        # Streamed uploads churn through large buffers (see allocator.py).
+        self.log.debug("malloc settings: %s", allocator.keep_freed_memory() or "unchanged")
         server = HTTPServer(
             app,
             xheaders=True,
