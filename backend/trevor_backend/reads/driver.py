@@ -5,15 +5,15 @@
   snapshot and never waits for the writer. Its statements run without an await between them
   (``fetch`` is a coroutine that never suspends), so no other read interleaves on the one
   connection; a nested read is refused rather than silently sharing a transaction.
-* PostgreSQL: an asyncpg pool of its own (no pre-ping per checkout, no reset query per
-  release: it only ever runs SELECTs in autocommit; asyncpg prepares and caches each text).
+* PostgreSQL: asyncpg connections in a pool of its own (``pgpool``: no pre-ping per
+  checkout, no reset query per release: it only ever runs SELECTs in autocommit; asyncpg
+  prepares and caches each text).
   Statements of one read see the database as of their own start, as the ORM path's READ
   COMMITTED transactions do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+from .pgpool import Connections
 
 Row = Sequence[Any]
 Listener = Callable[[str], None]
@@ -110,12 +112,6 @@ class SqliteReads(ReadDriver):
             self._conn = None
 
 
-async def _keep(_conn: asyncpg.Connection) -> None:
-    # Released connections ran only SELECTs in autocommit: there is no state to reset, and
-    # asyncpg's default reset is a round trip per release.
-    return None
-
-
 class _PostgresReader(Reader):
     def __init__(self, driver: PostgresReads) -> None:
         self.driver = driver
@@ -128,16 +124,13 @@ class _PostgresReader(Reader):
         return rows
 
     async def __aenter__(self) -> Reader:
-        pool = await self.driver.pool()
-        self.conn = await pool.acquire()
+        self.conn = await self.driver.connections.acquire()
         return self
 
     async def __aexit__(
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        pool = self.driver._pool
-        if pool is not None and self.conn is not None:
-            await pool.release(self.conn)
+        self.driver.connections.release(self.conn, failed=exc is not None)
 
 
 class PostgresReads(ReadDriver):
@@ -153,29 +146,16 @@ class PostgresReads(ReadDriver):
             "password": parsed.password,
             "database": parsed.database,
         }
-        self.pool_size = max(1, pool_size)
-        self._pool: asyncpg.Pool | None = None
-        self._starting: asyncio.Lock | None = None
+        self.connections = Connections(self._open, pool_size)
 
-    async def pool(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
-        if self._starting is None:
-            self._starting = asyncio.Lock()
-        async with self._starting:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    **self._connect, min_size=1, max_size=self.pool_size, reset=_keep
-                )
-        return self._pool
+    async def _open(self) -> asyncpg.Connection:
+        return await asyncpg.connect(**self._connect)
 
     def reading(self) -> Reader:
         return _PostgresReader(self)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self.connections.close()
 
 
 def make_reads(url: str, *, pool_size: int = 10) -> ReadDriver | None:

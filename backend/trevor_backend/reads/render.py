@@ -25,10 +25,12 @@ _NO_METADATA: dict[str, Any] = {
     "tags": [],
 }
 
-# Positions in the rows of sql.REQUEST_FIELDS and sql.objects().
+# Positions in the rows of sql.request_fields() and sql.object_fields().
 R_ID, R_PROJECT, R_DIRECTION, R_TITLE, R_DESCRIPTION, R_STATUS, R_REVISION = range(7)
 R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_REPORT = range(7, 13)
-O_REQUEST, O_META = 0, 12
+#: Where sql.one_request()'s rows switch from the request's columns to the object's.
+R_OBJECT = 13
+O_REQUEST, O_ID, O_META = 0, 1, 12
 
 
 def stamp(value: Any) -> datetime:
@@ -39,23 +41,26 @@ def stamp(value: Any) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def iso(value: Any) -> str | None:
-    """A timestamp as pydantic writes an aware UTC datetime: ``…T…[.ffffff]Z``."""
+def iso(value: Any) -> str | datetime | None:
+    """A timestamp for :func:`dumps` to write as pydantic writes an aware UTC datetime
+    (``…T…[.ffffff]Z``): SQLite's text is rewritten; an aware UTC datetime (asyncpg's) is
+    left to orjson, which writes it in a tenth of the time ``isoformat()`` takes."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+    if isinstance(value, datetime):
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    if len(value) == 26 and value[10] == " " and value[19] == ".":
         # SQLAlchemy's SQLite storage format, always with microseconds.
         micro = value[20:]
         return f"{value[:10]}T{value[11:19]}{'' if micro == '000000' else '.' + micro}Z"
-    d = stamp(value)
-    return f"{d:%Y-%m-%dT%H:%M:%S}{f'.{d.microsecond:06d}' if d.microsecond else ''}Z"
+    return stamp(value)
 
 
 def loads(value: Any) -> Any:
     """A JSON column's value: text on both drivers (asyncpg has no json codec by default)."""
-    if value is None or not isinstance(value, str | bytes):
-        return value
-    return orjson.loads(value)
+    if value is None or value == "[]":  # most objects' tags
+        return None if value is None else []
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 class LeanRequest:
@@ -132,4 +137,5 @@ def request_dict(row: Row, actions: list[str], objects: list[Row]) -> dict[str, 
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    # OPT_UTC_Z: "Z" for UTC as pydantic writes it (microseconds only when non-zero, alike).
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
