@@ -10,12 +10,15 @@ the domain steps (upload an output with evidence and metadata, check the stored 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import json
 import os
 import socket
 import ssl
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,12 +313,14 @@ class BackendClient:
         async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
             # Reading and hashing happen in a worker thread, one chunk ahead of the network:
             # Jupyter's event loop only moves bytes, it never waits on the disk or the hash, and
-            # the file is read once.
+            # the file is read once. The thread runs at a lower priority (see _BULK) so that on
+            # a busy machine the loop keeps answering.
             fh = await asyncio.to_thread(path.open, "rb")
+            loop = asyncio.get_running_loop()
             try:
-                pending = asyncio.ensure_future(asyncio.to_thread(_read_and_hash, fh, hasher))
+                pending = loop.run_in_executor(_BULK, _read_and_hash, fh, hasher)
                 while chunk := await pending:
-                    pending = asyncio.ensure_future(asyncio.to_thread(_read_and_hash, fh, hasher))
+                    pending = loop.run_in_executor(_BULK, _read_and_hash, fh, hasher)
                     await write(chunk)
             finally:
                 if not pending.done():
@@ -403,6 +408,27 @@ def _same_origin(a: str, b: str) -> bool:
 
 def _file_size(path: Path) -> int:
     return path.stat().st_size
+
+
+#: How much nicer than Jupyter's event loop the upload's reading and hashing runs (Linux sets
+#: a nice value per thread). Benchmarked with three other busy threads on two cores (512 MiB
+#: uploads through Jupyter): /api/status answered in at most 11-32 ms per upload instead of
+#: 21-110 ms, and the upload took as long.
+BULK_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            niceness = os.getpriority(os.PRIO_PROCESS, tid) + BULK_NICENESS
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+
+
+#: Worker threads for the upload's file work: two, so concurrent uploads each read ahead.
+_BULK = concurrent.futures.ThreadPoolExecutor(
+    2, thread_name_prefix="trevor-upload", initializer=_lower_priority
+)
 
 
 def _read_and_hash(fh: BinaryIO, hasher: Any) -> bytes:

@@ -9,6 +9,8 @@ never the thread running the event loop. (benchmarks/upload.py measures the effe
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,35 @@ async def test_upload_hashes_and_reads_off_the_loop(
     assert set(threads.seen) == {"_read_and_hash", "read"}
     assert loop_thread not in threads.seen["_read_and_hash"]
     assert loop_thread not in threads.seen["read"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+async def test_upload_reads_and_hashes_at_a_lower_priority_than_the_loop(
+    live: LiveBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy machine the loop must win the CPU over the upload's bulk work."""
+    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+    read_and_hash = client_mod._read_and_hash
+
+    def recording(fh: Any, hasher: Any) -> bytes:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return read_and_hash(fh, hasher)
+
+    monkeypatch.setattr(client_mod, "_read_and_hash", recording)
+    file = tmp_path / "table.csv"
+    file.write_bytes(DATA)
+    rid = (await live.client("alice").create_request())["id"]
+    api = BackendClient(live.url, live.tokens["alice"])
+    try:
+        obj = await api.upload_file(rid, file, filename="table.csv", hasher=hashlib.sha256())
+    finally:
+        api.close()
+    assert obj["sha256"] == hashlib.sha256(DATA).hexdigest()
+    assert len(seen) >= 3  # several chunks, and the end of the file
+    assert all(n == min(19, loop_niceness + client_mod.BULK_NICENESS) for n in seen), seen
+    # The loop thread itself was left alone.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_niceness
 
 
 async def test_inbox_delivery_does_file_work_off_the_loop(
