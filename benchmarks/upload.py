@@ -31,6 +31,7 @@ import http.client
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,12 +56,22 @@ def make_file(path: Path, size: int) -> None:
 def time_hashlib(path: Path) -> tuple[float, str]:
     import hashlib
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
+    CPU.setdefault("hashlib", []).append(time.process_time() - c0)
     return time.perf_counter() - t0, digest.hexdigest()
+
+
+#: CPU seconds (user + system) per run, by contender: unlike wall time, they hardly change with
+#: the load other processes put on the machine.
+CPU: dict[str, list[float]] = {}
+
+
+def cpu_seconds(*procs: psutil.Process) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
 
 def time_openssl(path: Path) -> tuple[float, str] | None:
@@ -372,13 +383,18 @@ def main() -> None:
                 rid = api(
                     port, token, "POST", "/api/v1/requests", {"project": "p1", "title": "bench"}
                 )["id"]
+                c0 = cpu_seconds(server)
                 keep("upload", upload_direct(port, token, rid, src, size))
+                CPU.setdefault("upload", []).append(cpu_seconds(server) - c0)
                 rids.append(rid)
                 if jupyter is not None:
                     rid = api(
                         port, token, "POST", "/api/v1/requests", {"project": "p1", "title": "j"}
                     )["id"]
+                    jupyter_proc = psutil.Process(jupyter.proc.pid)
+                    c0 = cpu_seconds(server, jupyter_proc)
                     keep("jupyter", jupyter.upload(rid))
+                    CPU.setdefault("jupyter", []).append(cpu_seconds(server, jupyter_proc) - c0)
                     rids.append(rid)
             done.set()
             sampler.join()
@@ -419,6 +435,16 @@ def main() -> None:
     print(
         f"dd conv=fsync        {t:.2f} s  ({mib / t:.0f} MiB/s)   upload / dd = "
         f"{ratio(t, up):.2f}  (writing the bytes durably where the store is, no HTTP or hashing)"
+    )
+    cpu = {name: statistics.median(runs) for name, runs in CPU.items()}
+    print(
+        f"CPU per run (median) hashlib {cpu['hashlib']:.2f} s, backend per API upload "
+        f"{cpu['upload']:.2f} s (hashlib / backend = {ratio(cpu['hashlib'], cpu['upload']):.2f})"
+        + (
+            f", backend + Jupyter per upload through Jupyter {cpu['jupyter']:.2f} s"
+            if "jupyter" in cpu
+            else ""
+        )
     )
     print(f"backend RSS growth   {growth:.1f} MB  (goal < 64)  {'OK' if growth < 64 else 'MISSED'}")
     if jupyter is not None:
