@@ -372,3 +372,24 @@ async def test_sqlite_one_request_reads_by_index_only(live: LiveBackend) -> None
     async with reads.reading() as reader:
         plan = [str(row[-1]) for row in await reader.fetch("EXPLAIN QUERY PLAN " + text, (rid,))]
     assert not [step for step in plan if step.startswith(("SCAN", "MATERIALIZE"))], plan
+
+
+async def test_an_authenticator_that_authenticates_its_own_way_keeps_it(live: LiveBackend) -> None:
+    """OIDC and JupyterHub subclass the token authenticator and override ``authenticate``:
+    on the lean path they must still be asked, not bypassed by the token statement."""
+    from tornado.httputil import HTTPServerRequest
+
+    from trevor_backend.auth import TokenAuthenticator
+
+    asked: list[str] = []
+
+    class OwnWay(TokenAuthenticator):
+        async def authenticate(self, request: HTTPServerRequest, session: Any) -> Principal:
+            asked.append(request.path)
+            return Principal(user_id="someone", name="someone", roles={"p1": Role.RESEARCHER})
+
+    own = OwnWay()
+    own.sessions = live.backend.ctx.sessions
+    live.backend.authenticator = own
+    reply = await live.client(None).get("/api/v1/requests")  # no token at all
+    assert reply.status == 200 and asked == ["/api/v1/requests"]
