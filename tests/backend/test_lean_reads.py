@@ -42,6 +42,12 @@ from trevor_backend.reads.sql import Sql
 from trevor_backend.services import access
 
 ROLES = ("alice", "bob", "carol", "dave", "erin", "root")
+#: base64 of "2099-01-01T00:00:00|x", "0001-01-01T00:00:00+14:00|x", "2099-…+00:00|\\x00"
+FORGED_CURSORS = (
+    "MjA5OS0wMS0wMVQwMDowMDowMHx4",
+    "MDAwMS0wMS0wMVQwMDowMDowMCsxNDowMHx4",
+    "MjA5OS0wMS0wMVQwMDowMDowMCswMDowMHwA",
+)
 BASE = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 TITLES = ("Résultats — 表 ✓", "plain", 'quotes " and \\ back', "emoji 🎲 tab\t")
 
@@ -248,6 +254,10 @@ async def test_lean_json_equals_the_models_for_every_role(live: LiveBackend) -> 
         await pages(live, client, "/api/v1/review-queue?limit=2")
         await pages(live, client, "/api/v1/review-queue")
         assert (await both(live, client, "/api/v1/requests?cursor=nonsense"))[0] == 422
+        # Well-formed cursors that are not ours: a time without its UTC offset, one that
+        # leaves datetime's range in UTC, an id with NUL (each a 500 on the model path).
+        for forged in FORGED_CURSORS:
+            assert (await both(live, client, f"/api/v1/requests?cursor={forged}"))[0] == 422
         # A caller who checks no project has an empty queue, whatever the cursor.
         bad_queue = (await both(live, client, "/api/v1/review-queue?cursor=bm9wZQ"))[0]
         assert bad_queue == (422 if user in ("carol", "dave", "erin") else 200)

@@ -15,10 +15,6 @@ from typing import Any
 
 from ..contract import CURRENT_OBJECT_STATES, ReviewKind
 
-#: SQLAlchemy's storage format for DateTime on SQLite: bound values must match it for
-#: comparisons (a text comparison there) to agree with the ORM's.
-SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"
-
 
 class Sql:
     """Collects bound values and writes their placeholders in the driver's style."""
@@ -36,7 +32,14 @@ class Sql:
 
     def stamp(self, value: datetime) -> Any:
         utc = value.astimezone(UTC)
-        return utc.strftime(SQLITE_STAMP) if self.sqlite else utc
+        if not self.sqlite:
+            return utc
+        # SQLAlchemy's own formatting (zero-padded years, unlike strftime's %Y for years
+        # before 1000), since SQLite compares the text.
+        return (
+            f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+            f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}"
+        )
 
     def any_of(self, column: str, values: Iterable[Any]) -> str:
         """``column`` is one of ``values``: an expanded IN on SQLite, ``= ANY`` of one array

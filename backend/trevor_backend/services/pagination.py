@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
@@ -21,11 +21,25 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         stamp, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), row_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
-        ) from exc
+        at = datetime.fromisoformat(stamp)
+        if "\x00" in row_id:
+            # No id holds NUL, and PostgreSQL refuses it in text (a 500 before).
+            raise ValueError("NUL in the id")
+        if at.tzinfo is None:
+            # Every cursor this API issues carries its UTC offset; a naive time is someone
+            # else's, and the timestamp columns refuse it (a 500 before).
+            raise ValueError("no UTC offset")
+        # In UTC here, so an offset that pushes the time out of datetime's range (year 1
+        # at +14:00) is a bad cursor rather than an overflow in the query (a 500 before).
+        return at.astimezone(UTC), row_id
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _not_ours() from exc
+
+
+def _not_ours() -> ValidationFailed:
+    return ValidationFailed(
+        "invalid cursor", errors=[FieldError("/cursor", "not a cursor from this API")]
+    )
 
 
 def newest_first(q: Select[Any], model: Any, cursor: str | None, limit: int) -> Select[Any]:
