@@ -403,3 +403,30 @@ async def test_an_authenticator_that_authenticates_its_own_way_keeps_it(live: Li
     live.backend.authenticator = own
     reply = await live.client(None).get("/api/v1/requests")  # no token at all
     assert reply.status == 200 and asked == ["/api/v1/requests"]
+
+
+async def test_the_ends_of_the_calendar_render_alike(live: LiveBackend) -> None:
+    """datetime.min and max (PostgreSQL stores them as -infinity and infinity through asyncpg,
+    which to_char turns into NULL) come out as the models write them, in pages and cursors."""
+    async with live.backend.ctx.sessions.begin() as s:
+        alice = await s.scalar(select(User.id).where(User.username == "alice"))
+        assert alice is not None
+        ids = []
+        for at in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)):
+            r = AirlockRequest(
+                id=new_id(),
+                project_id="p1",
+                title="edge",
+                created_by=alice,
+                created_at=at,
+                updated_at=at,
+                submitted_at=at,
+                status=RequestStatus.SUBMITTED,
+            )
+            s.add(r)
+            ids.append(r.id)
+    alice_client = live.client("alice")
+    for rid in ids:
+        status, body = await both(live, alice_client, f"/api/v1/requests/{rid}")
+        assert status == 200 and body["created_at"] is not None
+    assert set(ids) <= set(await pages(live, alice_client, "/api/v1/requests?limit=1"))

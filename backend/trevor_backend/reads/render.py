@@ -33,10 +33,19 @@ R_OBJECT = 13
 O_REQUEST, O_ID, O_META = 0, 1, 12
 
 
+#: PostgreSQL's infinite timestamps (asyncpg's datetime.min/max), as the ORM reads them.
+_INFINITE = {
+    "-infinity": datetime.min.replace(tzinfo=UTC),
+    "infinity": datetime.max.replace(tzinfo=UTC),
+}
+
+
 def stamp(value: Any) -> datetime:
     """A row's timestamp as the ORM reads it (aware, UTC): SQLite hands back its text."""
     if isinstance(value, datetime):
         return value.astimezone(UTC)
+    if value in _INFINITE:
+        return _INFINITE[value]
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 

@@ -78,7 +78,9 @@ def stamp(sqlite: bool, column: str) -> str:
     timestamps, profiled) than the rest of the row."""
     if sqlite:
         return column
-    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+    # asyncpg writes datetime.min/max as -infinity/infinity, which to_char makes NULL.
+    text = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+    return f"CASE WHEN isfinite({column}) THEN {text} ELSE {column}::text END"
 
 
 def request_fields(sqlite: bool) -> str:
