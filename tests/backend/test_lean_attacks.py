@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from tests.backend.test_lean_reads import build_world, model_path, pages
 from tests.fixtures.backend import Client, LiveBackend, start_backend
 from trevor_backend.contract import Direction, RequestStatus, Role
-from trevor_backend.orm import AirlockRequest, APIToken, Membership, User, new_id
+from trevor_backend.orm import AirlockRequest, APIToken, Membership, Review, User, new_id
 
 
 def _cursor(text: str | bytes) -> str:
@@ -82,6 +82,11 @@ HOSTILE_CURSORS = (
     _cursor("0001-01-01T00:00:00+00:00|"),
     _cursor("2026-03-01T12:00:00+05:30|x"),
     _cursor("2099-01-01T00:00:00+00:00|" + "z" * 20_000),
+    # Forged cursors that were a 500 or another page before 9bb6697 (found here):
+    _cursor("2099-01-01T00:00:00|x"),  # no UTC offset
+    _cursor("0001-01-01T00:00:00+14:00|x"),  # before year 1 in UTC
+    _cursor("9999-12-31T23:59:59-14:00|x"),  # after 9999 in UTC
+    _cursor("2099-01-01T00:00:00+00:00|\x00"),  # NUL: PostgreSQL refuses it in text
 )
 
 
@@ -296,3 +301,263 @@ async def test_revoked_and_expired_tokens_are_refused_at_once_on_every_process(
             assert reply.status == 401 and reply.json["status"] == 401, (client.base_url, path)
     # Others are unaffected.
     assert (await second.client("dave").get("/api/v1/requests")).status == 200
+
+
+# --- blinding -----------------------------------------------------------------------------
+
+
+async def test_a_researcher_reads_no_checker_or_review_detail(live: LiveBackend) -> None:
+    """build_world gives p1's requests human reviews by carol and dave and agent reports:
+    nothing alice reads through the three lean GETs names them or carries a review's id."""
+    await build_world(live)
+    from trevor_backend.demo import DEMO_WORLD
+
+    users = await _user_ids(live)
+    secrets: list[str] = ['"reviews_received"', '"reviewer', '"comments"', '"private']
+    for u in DEMO_WORLD["users"]:
+        if u["username"] in ("carol", "dave"):
+            secrets += [u["username"], u["display_name"], u["email"], users[u["username"]]]
+    async with live.backend.ctx.sessions() as s:
+        secrets += list(await s.scalars(select(Review.id)))
+    alice = live.client("alice")
+    listing = await alice.get("/api/v1/requests?limit=200")
+    assert listing.status == 200 and listing.json["items"]
+    bodies = [listing.body, (await alice.get("/api/v1/review-queue")).body]
+    reviewed = 0
+    for item in listing.json["items"]:
+        one = await alice.get(f"/api/v1/requests/{item['id']}")
+        assert one.status == 200
+        bodies.append(one.body)
+        reviewed += item["status"] == RequestStatus.HUMAN_REVIEW
+    assert reviewed, "alice sees no reviewed request: nothing was checked"
+    for body in bodies:
+        text = body.decode()
+        assert not [s for s in secrets if s in text], text[:200]
+
+
+# --- JSON of edge values ------------------------------------------------------------------
+
+
+async def test_edge_values_render_as_the_models_do(live: LiveBackend) -> None:
+    """Timestamps at the ends of the calendar, with and without microseconds, empty and
+    very long unicode text, control characters, big revisions: the same bytes on both
+    paths, one request and every page of the list and the queue (cursors through them)."""
+    users = await _user_ids(live)
+    # Not datetime.min/max themselves: asyncpg writes those as -infinity/infinity (see the
+    # report of issue 10's review: the lean path renders those as null).
+    stamps = [
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 100_000, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_998, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ]
+    titles = [
+        "",
+        "🎲" * 500,
+        "a\u2028b\u2029c\x01\x1f\x7f",
+        "</script><!--",
+        "e\u0301 \ufb01 \U0001d518",
+    ]
+    ids = []
+    async with live.backend.ctx.sessions.begin() as s:
+        for i, at in enumerate(stamps):
+            r = AirlockRequest(
+                id=new_id(),
+                project_id="p1",
+                direction=Direction.EGRESS,
+                title=titles[i % len(titles)],
+                description="" if i % 2 else "\\" * 10_000 + '"',
+                status=RequestStatus.HUMAN_REVIEW,
+                revision=2**31 - 1 if i == 0 else 1,
+                created_by=users["alice"],
+                created_at=at,
+                updated_at=stamps[-1 - i],
+                submitted_at=at,
+            )
+            s.add(r)
+            ids.append(r.id)
+    for user in ("alice", "carol", "root"):
+        client = live.client(user)
+        for rid in ids:
+            lean = await client.get(f"/api/v1/requests/{rid}")
+            async with model_path(live):
+                model = await client.get(f"/api/v1/requests/{rid}")
+            assert lean.status == 200 and lean.body == model.body, (
+                lean.body[:300],
+                model.body[:300],
+            )
+        listed = await pages(live, client, "/api/v1/requests?limit=1")
+        assert set(ids) <= set(listed) and len(listed) == len(set(listed))
+        for path in ("/api/v1/requests?limit=200", "/api/v1/review-queue?limit=200"):
+            lean = await client.get(path)
+            async with model_path(live):
+                model = await client.get(path)
+            assert lean.status == 200 and lean.body == model.body, path
+    queued = await pages(live, live.client("carol"), "/api/v1/review-queue?limit=1")
+    assert set(ids) <= set(queued) and len(queued) == len(set(queued))
+
+
+# --- resources ----------------------------------------------------------------------------
+
+
+async def _backends_on(database: str, condition: str = "TRUE") -> int:
+    """Connections to ``database`` (other than this query's own) meeting ``condition``, as
+    pg_stat_activity counts them."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL
+
+    assert PG_URL
+    url = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
+            f" AND pid <> pg_backend_pid() AND {condition}",
+            database,
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+async def test_closing_the_backend_closes_its_read_connections(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Many concurrent lean reads open connections (the whole asyncpg pool, the SQLite read
+    connection); after close none is left: counted by PostgreSQL itself."""
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+
+    from trevor_backend.reads import SqliteReads
+
+    data = tmp_path / "data"
+    data.mkdir()
+    lb, server = await start_backend(database_url, data, read_pool_size=4)
+    try:
+        clients = [lb.client(u) for u in ("alice", "bob", "carol", "dave", "erin", "root")]
+        replies = await asyncio.gather(
+            *(
+                c.get(path)
+                for c in clients * 5
+                for path in ("/api/v1/requests", "/api/v1/review-queue")
+            )
+        )
+        assert {r.status for r in replies} == {200}
+        reads = lb.backend.ctx.reads
+        assert reads is not None
+        if isinstance(reads, SqliteReads):
+            conn = reads.connection()
+        else:
+            assert await _backends_on(make_url(database_url).database or "") > 0
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        await lb.backend.close()
+    if isinstance(reads, SqliteReads):
+        import sqlite3
+
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")  # closed
+    else:
+        await _until_no_backends(make_url(database_url).database or "")
+
+
+async def _until_no_backends(database: str) -> None:
+    """A closed connection's server process ends a moment after the client's Terminate:
+    wait for the legal state (none left) rather than sample once."""
+    import asyncio
+
+    left = -1
+    for _ in range(200):
+        left = await _backends_on(database)
+        if left == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{left} connections to {database} left after close")
+
+
+async def test_clients_that_hang_up_mid_read_leave_no_transaction_open(live: LiveBackend) -> None:
+    """Clients send the three GETs and hang up at once (the handler's task is cancelled
+    wherever it is); afterwards no read transaction is left open, and a following read
+    sees a request committed after the hang-ups."""
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+
+    from trevor_backend.reads import SqliteReads
+
+    await build_world(live)
+    host, port = live.url.removeprefix("http://").split(":")
+    token = live.tokens["root"]
+
+    async def hang_up(path: str, wait: float) -> None:
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        if wait:
+            await asyncio.sleep(wait)
+        writer.transport.abort()  # a reset, not a polite close
+
+    rid = (await live.client("root").get("/api/v1/requests?limit=1")).json["items"][0]["id"]
+    paths = (
+        "/api/v1/requests?limit=200",
+        "/api/v1/review-queue?limit=200",
+        f"/api/v1/requests/{rid}",
+    )
+    await asyncio.gather(
+        *(hang_up(path, wait) for path in paths for wait in (0, 0.0005, 0.002, 0.01) * 5)
+    )
+    created = await live.client("alice").create_request(title="after the hang-ups")
+    # Served in order on the one loop: by now every hung-up read has ended or been cancelled.
+    for _ in range(3):
+        listed = await live.client("root").get("/api/v1/requests?limit=1")
+        assert listed.status == 200 and listed.json["items"][0]["id"] == created["id"]
+        one = await live.client("alice").get(f"/api/v1/requests/{created['id']}")
+        assert one.status == 200
+    reads = live.backend.ctx.reads
+    if isinstance(reads, SqliteReads):
+        assert not reads.connection().in_transaction
+    else:
+        database = make_url(live.app.database_url).database
+        assert await _backends_on(database or "", "state LIKE 'idle in transaction%'") == 0
+
+
+async def test_pages_under_concurrent_inserts_and_transitions(live: LiveBackend) -> None:
+    """Between pages, new requests arrive and listed ones change state: the pages that
+    follow never repeat an item and never skip one that existed from the first page on
+    (keyset on created_at, which no transition changes)."""
+    await build_world(live)
+    root = live.client("root")
+    alice = live.client("alice")
+    before = {r.id for r in await _facts(live)}
+    seen: list[str] = []
+    url = "/api/v1/requests?limit=3"
+    page_no = transitions = 0
+    while True:
+        reply = await root.get(url)
+        assert reply.status == 200
+        seen += [item["id"] for item in reply.json["items"]]
+        page_no += 1
+        # A new request (newest of all: before the cursor) and a withdrawal of a listed one.
+        await alice.create_request(title=f"arrived after page {page_no}")
+        mine = [i for i in reply.json["items"] if "withdraw" in i["actions"]]
+        if mine:
+            withdrawn = await root.post(f"/api/v1/requests/{mine[0]['id']}/withdraw")
+            assert withdrawn.status == 200, withdrawn.body
+            transitions += 1
+        if not reply.json["next_cursor"]:
+            break
+        url = f"/api/v1/requests?limit=3&cursor={reply.json['next_cursor']}"
+    assert len(seen) == len(set(seen))
+    assert before <= set(seen)
+    assert transitions > 1
