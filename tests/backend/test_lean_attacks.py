@@ -561,3 +561,50 @@ async def test_pages_under_concurrent_inserts_and_transitions(live: LiveBackend)
     assert len(seen) == len(set(seen))
     assert before <= set(seen)
     assert transitions > 1
+
+
+async def test_cursors_of_others_and_of_the_other_listing_widen_nothing(live: LiveBackend) -> None:
+    """A cursor is a position, not a grant: root's cursors given to alice and dave, and the
+    list's cursors given to the queue, return only what the caller may see, as the model
+    path does."""
+    await build_world(live)
+    root = live.client("root")
+    cursors: list[str] = []
+    url = "/api/v1/requests?limit=4"
+    while True:
+        body = (await root.get(url)).json
+        if not body["next_cursor"]:
+            break
+        cursors.append(body["next_cursor"])
+        url = f"/api/v1/requests?limit=4&cursor={body['next_cursor']}"
+    assert len(cursors) > 3
+    for user in ("alice", "dave"):
+        visible = await _ids_listed(live, user)
+        _, queue = await _same_and_safe(live, user, "/api/v1/review-queue?limit=200")
+        queued = {item["request"]["id"] for item in queue["items"]}  # type: ignore[index]
+        for cursor in cursors:
+            for extra in ("", "&project=p2", "&direction=ingress", "&status=DRAFT"):
+                _, page = await _same_and_safe(
+                    live, user, f"/api/v1/requests?limit=200&cursor={cursor}{extra}"
+                )
+                assert {i["id"] for i in page["items"]} <= visible  # type: ignore[index]
+            _, page = await _same_and_safe(live, user, f"/api/v1/review-queue?cursor={cursor}")
+            assert {i["request"]["id"] for i in page["items"]} <= queued  # type: ignore[index]
+
+
+async def test_granting_and_revoking_admin_applies_to_the_next_read(
+    live: LiveBackend, second: LiveBackend
+) -> None:
+    await build_world(live)
+    everything = {r.id for r in await _facts(live)}
+    users = await _user_ids(live)
+    own = await _ids_listed(live, "bob")
+    assert own < everything
+    for admin, ids in ((True, everything), (False, own)):
+        async with live.backend.ctx.sessions.begin() as s:
+            await s.execute(update(User).where(User.id == users["bob"]).values(admin=admin))
+        for lb in (live, second):
+            assert await _ids_listed(lb, "bob") == ids, (admin, lb.url)
+            hidden = next(iter(everything - own))
+            status, _ = await _lean_get(lb, "bob", f"/api/v1/requests/{hidden}")
+            assert status == (200 if admin else 404)
