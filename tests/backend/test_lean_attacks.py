@@ -610,3 +610,31 @@ async def test_granting_and_revoking_admin_applies_to_the_next_read(
             hidden = next(iter(everything - own))
             status, _ = await _lean_get(lb, "bob", f"/api/v1/requests/{hidden}")
             assert status == (200 if admin else 404)
+
+
+async def test_odd_credentials_and_flags_answer_as_the_model_path(live: LiveBackend) -> None:
+    rid = (await live.client("alice").create_request(title="t"))["id"]
+    alice = live.tokens["alice"]
+    tokens = [
+        "x" * 20_000,
+        alice + " ",
+        " " + alice,
+        alice[:-1],
+        alice.upper(),
+        alice + "\u00ff",
+        "trv_' OR '1'='1",
+        "%s",
+        "?1",
+    ]
+    paths = ("/api/v1/requests", "/api/v1/review-queue", f"/api/v1/requests/{rid}")
+    for token in tokens:
+        client = Client(live.url, token)
+        for path in paths:
+            lean = await client.get(path)
+            async with model_path(live):
+                model = await client.get(path)
+            assert (lean.status, lean.json) == (model.status, model.json), (token[:20], path)
+            # Surrounding spaces are stripped from the header; everything else is refused.
+            assert lean.status == (200 if token.strip() == alice else 401), (token[:20], path)
+    for flag in ("yes", "1", "true", "TRUE", "false", "0", "%00", "maybe", "t" * 1000):
+        await _same_and_safe(live, "root", f"/api/v1/requests?stuck={flag}")
