@@ -638,3 +638,35 @@ async def test_odd_credentials_and_flags_answer_as_the_model_path(live: LiveBack
             assert lean.status == (200 if token.strip() == alice else 401), (token[:20], path)
     for flag in ("yes", "1", "true", "TRUE", "false", "0", "%00", "maybe", "t" * 1000):
         await _same_and_safe(live, "root", f"/api/v1/requests?stuck={flag}")
+
+
+async def test_a_huge_older_than_is_422_on_both_paths(live: LiveBackend) -> None:
+    """A duration past what a date can subtract (about 739,000 days) raised OverflowError, a 500
+    on both paths; durations are bounded at a hundred years and refused beyond it."""
+    for older in ("999999999w", "999999999d", "99999999d", "36501d"):
+        status, _ = await _same_and_safe(live, "root", f"/api/v1/requests?older_than={older}")
+        assert status == 422, older
+    status, _ = await _same_and_safe(live, "root", "/api/v1/requests?older_than=36500d")
+    assert status == 200
+
+
+def test_the_lean_pool_connects_as_the_engine_does() -> None:
+    """The lean pool took only host, port, user, password and database from the URL, so
+    ``?ssl=require`` was dropped (asyncpg's default ``prefer`` falls back to plain text) and a
+    ``host=`` socket directory was lost; it now reads the URL as SQLAlchemy's dialect does."""
+    from trevor_backend.reads import make_reads
+    from trevor_backend.reads.driver import PostgresReads
+
+    reads = make_reads(
+        "postgresql://trevor:pw@db.internal:5432/trevor"
+        "?ssl=require&host=/run/pg&prepared_statement_cache_size=0"
+    )
+    assert isinstance(reads, PostgresReads)
+    assert reads._connect == {
+        "host": "/run/pg",
+        "port": 5432,
+        "user": "trevor",
+        "password": "pw",
+        "database": "trevor",
+        "ssl": "require",
+    }

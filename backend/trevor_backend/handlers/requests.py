@@ -37,7 +37,10 @@ class RequestsHandler(BaseHandler):
             "limit": "page size (1-200, default 50)",
             "cursor": "next_cursor of the previous page",
             "stuck": "true: only requests waiting longer than the stuck-request SLA",
-            "older_than": "only requests in their current state longer than this: 90m, 12h, 3d",
+            "older_than": (
+                "only requests in their current state longer than this: 90m, 12h, 3d "
+                "(at most 36500d)"
+            ),
         },
         responses={200: RequestList, 422: Problem, 401: Problem},
     )
@@ -55,6 +58,10 @@ class RequestsHandler(BaseHandler):
         self.write_json_bytes(out)
 
 
+#: The longest duration a query may give, in seconds: a hundred years.
+MAX_DURATION = 36500 * 86400
+
+
 def duration_query(handler: BaseHandler, name: str) -> float | None:
     """A duration such as ``90m``, ``12h``, ``3d`` or plain seconds, in seconds."""
     raw = handler.query(name)
@@ -67,7 +74,14 @@ def duration_query(handler: BaseHandler, name: str) -> float | None:
             f"{name} must be a duration",
             errors=[FieldError(f"/{name}", "a whole number with s, m, h, d or w: 12h, 3d")],
         )
-    return float(int(number) * units[unit])
+    seconds = int(number) * units[unit]
+    if seconds > MAX_DURATION:
+        # Further back than any request can be, and past what a date can subtract.
+        raise ValidationFailed(
+            f"{name} is too long",
+            errors=[FieldError(f"/{name}", "at most 36500d (a hundred years)")],
+        )
+    return float(seconds)
 
 
 class RequestHandler(BaseHandler):

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 
 from .pgpool import Connections
@@ -138,14 +139,7 @@ class PostgresReads(ReadDriver):
 
     def __init__(self, url: str, pool_size: int) -> None:
         super().__init__()
-        parsed = make_url(url)
-        self._connect = {
-            "host": parsed.host,
-            "port": parsed.port or 5432,
-            "user": parsed.username,
-            "password": parsed.password,
-            "database": parsed.database,
-        }
+        self._connect = connect_options(url)
         self.connections = Connections(self._open, pool_size)
 
     async def _open(self) -> asyncpg.Connection:
@@ -156,6 +150,21 @@ class PostgresReads(ReadDriver):
 
     async def close(self) -> None:
         await self.connections.close()
+
+
+#: Options SQLAlchemy's asyncpg adapter takes for itself; asyncpg.connect knows none of them.
+_ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+def connect_options(url: str) -> dict[str, Any]:
+    """asyncpg.connect's arguments for ``url``, read by SQLAlchemy's own asyncpg dialect, so
+    the lean pool connects exactly as the engine does: the URL's query (``ssl=require``,
+    ``host=/socket/dir``, ``server_settings``, …) included, not only host, port and user."""
+    parsed = make_url(url).set(drivername="postgresql+asyncpg")
+    _args, options = PGDialect_asyncpg().create_connect_args(parsed)
+    for key in _ADAPTER_ONLY:
+        options.pop(key, None)
+    return dict(options)
 
 
 def make_reads(url: str, *, pool_size: int = 10) -> ReadDriver | None:
