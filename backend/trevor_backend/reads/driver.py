@@ -161,7 +161,8 @@ def connect_options(url: str) -> dict[str, Any]:
     the lean pool connects exactly as the engine does: the URL's query (``ssl=require``,
     ``host=/socket/dir``, ``server_settings``, …) included, not only host, port and user."""
     parsed = make_url(url).set(drivername="postgresql+asyncpg")
-    _args, options = PGDialect_asyncpg().create_connect_args(parsed)
+    dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+    _args, options = dialect.create_connect_args(parsed)  # type: ignore[no-untyped-call]
     for key in _ADAPTER_ONLY:
         options.pop(key, None)
     return dict(options)
