@@ -468,6 +468,9 @@ async def test_closing_the_backend_closes_its_read_connections(
 
         with pytest.raises(sqlite3.ProgrammingError):
             conn.execute("SELECT 1")  # closed
+        # A read still running at shutdown gets no new connection (it would never be closed).
+        with pytest.raises(RuntimeError, match="closed"):
+            reads.connection()
     else:
         await _until_no_backends(make_url(database_url).database or "")
 

@@ -90,8 +90,13 @@ class SqliteReads(ReadDriver):
         super().__init__()
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     def connection(self) -> sqlite3.Connection:
+        if self._closed:
+            # A read still running at shutdown must not open a connection nobody will close
+            # (the PostgreSQL pool refuses the same way).
+            raise RuntimeError("the lean read connection is closed")
         if self._conn is None:
             conn = sqlite3.connect(
                 self.path,
@@ -108,6 +113,7 @@ class SqliteReads(ReadDriver):
         return _SqliteReader(self)
 
     async def close(self) -> None:
+        self._closed = True
         if self._conn is not None:
             self._conn.close()
             self._conn = None
