@@ -61,22 +61,27 @@ async def slow_server(live: LiveBackend) -> AsyncIterator[tuple[str, Probe]]:
         await server.close_all_connections()
 
 
-async def test_a_disconnected_clients_request_is_cancelled(
-    live: LiveBackend, slow_server: tuple[str, Probe]
-) -> None:
-    url, probe = slow_server
+async def abandon(url: str, token: str, probe: Probe) -> None:
+    """Send GET /test/slow and hang up once the handler has started."""
     host = urlsplit(url)
     _reader, writer = await asyncio.open_connection(host.hostname, host.port)
     writer.write(
         (
             f"GET /test/slow HTTP/1.1\r\nHost: {host.netloc}\r\n"
-            f"Authorization: Bearer {live.tokens['alice']}\r\n\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
         ).encode()
     )
     await writer.drain()
     await asyncio.wait_for(probe.started.wait(), timeout=60)
     writer.close()  # the client gives up
     await writer.wait_closed()
+
+
+async def test_a_disconnected_clients_request_is_cancelled(
+    live: LiveBackend, slow_server: tuple[str, Probe]
+) -> None:
+    url, probe = slow_server
+    await abandon(url, live.tokens["alice"], probe)
     await asyncio.wait_for(probe.cancelled.wait(), timeout=60)
     stopped_at = probe.queries
     # The backend goes on serving others, and the cancelled work does not resume.
@@ -100,7 +105,6 @@ async def test_cancelled_work_is_logged_as_499_not_as_a_server_error(
     the metrics record the client's disconnect as 499 (nginx's "client closed request"), so a
     load test's or a browser's abandoned requests do not show as server errors."""
     url, probe = slow_server
-    host = urlsplit(url)
     logged: list[logging.LogRecord] = []
     arrived = asyncio.Event()
 
@@ -115,17 +119,7 @@ async def test_cancelled_work_is_logged_as_499_not_as_a_server_error(
     access.addHandler(catch)
     access.setLevel(logging.DEBUG)
     try:
-        _reader, writer = await asyncio.open_connection(host.hostname, host.port)
-        writer.write(
-            (
-                f"GET /test/slow HTTP/1.1\r\nHost: {host.netloc}\r\n"
-                f"Authorization: Bearer {live.tokens['alice']}\r\n\r\n"
-            ).encode()
-        )
-        await writer.drain()
-        await asyncio.wait_for(probe.started.wait(), timeout=60)
-        writer.close()
-        await writer.wait_closed()
+        await abandon(url, live.tokens["alice"], probe)
         await asyncio.wait_for(arrived.wait(), timeout=60)
     finally:
         access.removeHandler(catch)
