@@ -1,4 +1,5 @@
-"""glibc malloc settings for a server that streams large request bodies.
+"""Memory settings of the serving process: glibc malloc's for a server that streams large
+request bodies, and Python's collector's for a heap that is mostly built at startup.
 
 Tornado reads a streamed body into a fresh 1 MiB buffer per read and copies each chunk out, and
 an upload keeps about 16 MiB of chunks in flight between the socket, the hashing thread and the
@@ -13,11 +14,20 @@ alternating uploads to two backends, one with these settings through glibc's env
 The cost is that up to ``TRIM_THRESHOLD`` of freed memory stays with the process. Settings
 given through glibc's own environment variables (``MALLOC_TRIM_THRESHOLD_``,
 ``MALLOC_MMAP_THRESHOLD_``) are left as they are. Other C libraries: nothing is changed.
+
+Python's cyclic collector walks every tracked object in a full collection: after startup
+the backend holds about 200,000 (modules, SQLAlchemy's and pydantic's machinery, the
+application), which nothing frees until exit. Under ``wrk`` a full collection ran about every
+ten seconds and held the event loop for 117 ms, every request in flight waiting behind it.
+:func:`freeze_startup_heap` moves that heap out of the collector's sight (``gc.freeze``,
+as Instagram's and CPython's documentation describe for long-running servers): the same full
+collection then took about 1 ms. Objects made later are collected as before.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 from collections.abc import Mapping
 
@@ -49,3 +59,11 @@ def keep_freed_memory(environ: Mapping[str, str] | None = None) -> list[str]:
         if variable not in env and mallopt(parameter, value) == 1:
             applied.append(variable.strip("_"))
     return applied
+
+
+def freeze_startup_heap() -> int:
+    """Collect the startup's garbage, then freeze what is left (see above); returns how
+    many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -511,6 +511,7 @@ class TrevorBackend(Application):
         except JobConfigError:
             await backend.close()
             raise
+        self.log.debug("froze %d startup objects", allocator.freeze_startup_heap())
         server.listen(self.port, self.ip)
         self.log.info("trevor-backend listening on http://%s:%s", self.ip, self.port)
         stop = asyncio.Event()

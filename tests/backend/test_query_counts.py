@@ -98,9 +98,9 @@ async def test_request_list_and_queue_pages_cost_the_same_at_any_size(
     assert big_list == small_list, "the request list runs queries per row (N+1)"
     assert big_queue == small_queue, "the review queue runs queries per row (N+1)"
     if read_path == "lean":
-        # Authentication, the page (authors, verdicts and the queue's review counts are
-        # subqueries of it) and the page's objects.
-        assert (small_list, small_queue) == (3, 3)
+        # Authentication, and the page with its objects (authors, verdicts and the queue's
+        # review counts are subqueries of it, the objects joined to it).
+        assert (small_list, small_queue) == (2, 2)
     else:
         # Authentication (2) + page (1) + authors, objects, verdicts (3); the queue adds one
         # grouped count of reviews received.

@@ -6,6 +6,7 @@ and ``schemas.ObjectOut`` produce (``model_dump_json``), without building the mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +29,11 @@ _NO_METADATA: dict[str, Any] = {
 # Positions in the rows of sql.request_fields() and sql.object_fields().
 R_ID, R_PROJECT, R_DIRECTION, R_TITLE, R_DESCRIPTION, R_STATUS, R_REVISION = range(7)
 R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_REPORT = range(7, 13)
-#: Where sql.one_request()'s rows switch from the request's columns to the object's.
+#: Where sql.one_request()'s and sql.page()'s rows switch from the request's columns to the
+#: object's, and where the object's end (the queue's reviews-received count follows).
 R_OBJECT = 13
 O_REQUEST, O_ID, O_META = 0, 1, 12
+R_EXTRA = R_OBJECT + 19
 
 
 #: PostgreSQL's infinite timestamps (asyncpg's datetime.min/max), as the ORM reads them.
@@ -143,6 +146,21 @@ def request_dict(row: Row, actions: list[str], objects: list[Row]) -> dict[str, 
         "actions": actions,
         "objects": [object_dict(o, judged.get(o[1])) for o in objects],
     }
+
+
+def grouped(rows: Sequence[Row]) -> list[tuple[Row, list[Row]]]:
+    """Rows of a request per object (``sql.one_request``, ``sql.page``) → each request's
+    first row with its objects' columns, in order. A request's rows are adjacent (both
+    statements order by the request's unique key first)."""
+    out: list[tuple[Row, list[Row]]] = []
+    last = None
+    for row in rows:
+        if row[R_ID] != last:
+            last = row[R_ID]
+            out.append((row, []))
+        if row[R_OBJECT + O_ID] is not None:
+            out[-1][1].append(row[R_OBJECT:R_EXTRA])
+    return out
 
 
 def dumps(value: Any) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 from ..contract import CHECKER_ROLES, Direction, RequestStatus
 from ..errors import NotFound
 from ..principal import Principal
-from ..reads import ReadDriver, Reader, sql
+from ..reads import ReadDriver, sql
 from ..reads import render as rr
 from ..sdc.report import aggregate
 from . import access
@@ -35,16 +35,6 @@ def _one_statement(dialect: str) -> str:
     if found is None:
         q = Sql(dialect)
         found = _ONE[dialect] = sql.one_request(q.sqlite, q.param(None))
-    return found
-
-
-async def _objects_of(reader: Reader, dialect: str, rows: list[Any]) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = {row[rr.R_ID]: [] for row in rows}
-    if not found:
-        return found
-    q = Sql(dialect)
-    for obj in await reader.fetch(sql.objects(q.sqlite, q.any_of("o.request_id", found)), q.args):
-        found[obj[rr.O_REQUEST]].append(obj)
     return found
 
 
@@ -71,8 +61,8 @@ async def one_request(reads: ReadDriver, p: Principal, rid: str) -> bytes:
         rows = await reader.fetch(_one_statement(reads.dialect), (rid,))
     if not rows or not access.can_view(p, rr.LeanRequest(rows[0])):
         raise NotFound("request not found")
-    objects = [row[rr.R_OBJECT :] for row in rows if row[rr.R_OBJECT + rr.O_ID] is not None]
-    return rr.dumps(rr.request_dict(rows[0], allowed_actions(p, rr.LeanRequest(rows[0])), objects))
+    ((row, objects),) = rr.grouped(rows)
+    return rr.dumps(rr.request_dict(row, allowed_actions(p, rr.LeanRequest(row)), objects))
 
 
 async def request_page(
@@ -105,13 +95,12 @@ async def request_page(
         s, i = q.param(at), q.param(after)
         where.append(f"(r.created_at < {s} OR (r.created_at = {s} AND r.id < {i}))")
     order = "r.created_at DESC, r.id DESC"
-    text = sql.page(q.sqlite, " AND ".join(where), order, q.param(limit + 1))
+    text = sql.page(q.sqlite, " AND ".join(where), order, limit + 1)
     async with reads.reading() as reader:
-        rows = list(await reader.fetch(text, q.args))
-        objects = await _objects_of(reader, reads.dialect, rows[:limit])
+        found = rr.grouped(await reader.fetch(text, q.args))
     actions = _Actions(p)
-    items = [rr.request_dict(row, actions(row), objects[row[rr.R_ID]]) for row in rows[:limit]]
-    return rr.dumps({"items": items, "next_cursor": _next(rows, limit, rr.R_CREATED_AT)})
+    items = [rr.request_dict(row, actions(row), objects) for row, objects in found[:limit]]
+    return rr.dumps({"items": items, "next_cursor": _next(found, limit, rr.R_CREATED_AT)})
 
 
 async def queue_page(
@@ -138,16 +127,15 @@ async def queue_page(
         q.sqlite,
         " AND ".join(where),
         "r.submitted_at, r.id",
-        q.param(limit + 1),
+        limit + 1,
         sql.REVIEWS_RECEIVED,
     )
     async with reads.reading() as reader:
-        rows = list(await reader.fetch(text, q.args))
-        objects = await _objects_of(reader, reads.dialect, rows[:limit])
+        found = rr.grouped(await reader.fetch(text, q.args))
     items = []
     actions = _Actions(p)
-    for row in rows[:limit]:
-        out = rr.request_dict(row, actions(row), objects[row[rr.R_ID]])
+    for row, objects in found[:limit]:
+        out = rr.request_dict(row, actions(row), objects)
         judged = [o["verdict"] for o in out["objects"] if o["verdict"] is not None]
         counts = {"pass": 0, "review": 0, "fail": 0}
         for v in judged:
@@ -158,16 +146,16 @@ async def queue_page(
                 "request": out,
                 "recommendation": aggregate(judged) if judged else None,
                 "verdicts": counts,
-                "reviews_received": row[rr.R_REPORT + 1],
+                "reviews_received": row[rr.R_EXTRA],
                 "reviews_required": required,
             }
         )
-    return rr.dumps({"items": items, "next_cursor": _next(rows, limit, rr.R_SUBMITTED_AT)})
+    return rr.dumps({"items": items, "next_cursor": _next(found, limit, rr.R_SUBMITTED_AT)})
 
 
-def _next(rows: list[Any], limit: int, stamp_at: int) -> str | None:
+def _next(found: list[tuple[Any, list[Any]]], limit: int, stamp_at: int) -> str | None:
     """``pagination.next_cursor``'s cursor from a row of the page."""
-    if len(rows) <= limit:
+    if len(found) <= limit:
         return None
-    last = rows[limit - 1]
+    last = found[limit - 1][0]
     return encode_cursor(rr.stamp(last[stamp_at]), last[rr.R_ID])
