@@ -115,7 +115,12 @@ async def queue_page(
     where = [
         q.any_of("r.project_id", projects),
         f"r.status = '{RequestStatus.HUMAN_REVIEW.value}'",
-        f"r.created_by <> {me}",
+        # Not "r.created_by <> me": PostgreSQL's plan for any caller (used from a
+        # statement's sixth run) estimates that from the column's statistics, and where
+        # one researcher wrote nearly every request it expected no row, so it sorted the
+        # whole queue instead of walking its index in order (1.3-2.0 ms instead of 0.8 at
+        # 400 requests in review). An expression has no statistics: the default estimate.
+        f"(r.created_by || '') <> {me}",
         "NOT EXISTS (SELECT 1 FROM reviews x WHERE x.request_id = r.id"
         f" AND x.revision = r.revision AND x.reviewer_id = {me})",
     ]
