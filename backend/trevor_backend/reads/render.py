@@ -28,7 +28,7 @@ _NO_METADATA: dict[str, Any] = {
 
 # Positions in the rows of sql.request_fields() and sql.object_fields().
 R_ID, R_PROJECT, R_DIRECTION, R_TITLE, R_DESCRIPTION, R_STATUS, R_REVISION = range(7)
-R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_VERDICTS = range(7, 13)
+R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_REPORT = range(7, 13)
 #: Where sql.one_request()'s and sql.page()'s rows switch from the request's columns to the
 #: object's, and where the object's end (the queue's reviews-received count follows).
 R_OBJECT = 13
@@ -90,9 +90,14 @@ class LeanRequest:
         self.revision: int = row[R_REVISION]
 
 
-def verdicts(value: Any) -> dict[str, Any]:
-    """Per-object verdicts (``services.requests.latest_verdicts``) from ``sql.verdicts``."""
-    return loads(value) or {}
+def verdicts(report: Any) -> dict[str, Any]:
+    """Per-object verdicts of an agent report (``services.requests.latest_verdicts``)."""
+    parsed = loads(report)
+    return {
+        oid: obj.get("status")
+        for oid, obj in ((parsed or {}).get("objects") or {}).items()
+        if obj.get("status")
+    }
 
 
 def object_dict(row: Row, verdict: Any) -> dict[str, Any]:
@@ -125,7 +130,7 @@ def object_dict(row: Row, verdict: Any) -> dict[str, Any]:
 
 
 def request_dict(row: Row, actions: list[str], objects: list[Row]) -> dict[str, Any]:
-    judged = verdicts(row[R_VERDICTS])
+    judged = verdicts(row[R_REPORT])
     return {
         "id": row[R_ID],
         "project": row[R_PROJECT],

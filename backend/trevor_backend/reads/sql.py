@@ -83,36 +83,14 @@ def stamp(sqlite: bool, column: str) -> str:
     return f"CASE WHEN isfinite({column}) THEN {text} ELSE {column}::text END"
 
 
-def verdicts(sqlite: bool, report: str) -> str:
-    """The per-object verdicts of an agent ``report`` as a JSON object ``{object id: status}``
-    (NULL or ``{}`` when there are none), what ``services.requests.latest_verdicts`` keeps of
-    it. Picked out in SQL because a report also holds every finding with its cells and values
-    (kilobytes per flagged table): read whole, each row of a page sent and parsed all of it.
-    Entries whose member is not an object, or ``objects`` that is not one, are no verdicts
-    rather than an error."""
-    if sqlite:
-        return (
-            f"CASE WHEN json_type({report}, '$.objects') = 'object' THEN"
-            " (SELECT json_group_object(e.key, json_extract(e.value, '$.status'))"
-            f" FROM json_each({report}, '$.objects') e"
-            " WHERE e.type = 'object' AND json_extract(e.value, '$.status') <> '') END"
-        )
-    return (
-        f"CASE WHEN json_typeof({report} -> 'objects') = 'object' THEN"
-        " (SELECT json_object_agg(e.key, e.value ->> 'status')"
-        f" FROM json_each({report} -> 'objects') e"
-        " WHERE json_typeof(e.value) = 'object' AND e.value ->> 'status' <> '') END"
-    )
-
-
 def request_fields(sqlite: bool) -> str:
-    """A request's columns for the API, its author's name and the per-object verdicts of its
-    latest agent review, from a row source aliased ``r``."""
+    """A request's columns for the API, its author's name and the report of its latest agent
+    review (per-object verdicts), from a row source aliased ``r``."""
     return (
         "r.id, r.project_id, r.direction, r.title, r.description, r.status, r.revision,"
         f" r.created_by, {stamp(sqlite, 'r.created_at')}, {stamp(sqlite, 'r.updated_at')},"
         f" {stamp(sqlite, 'r.submitted_at')}, u.username,"
-        f" (SELECT {verdicts(sqlite, 'a.report')} FROM reviews a"
+        " (SELECT a.report FROM reviews a"
         f" WHERE a.request_id = r.id AND a.kind = '{ReviewKind.AGENT.value}'"
         " ORDER BY a.revision DESC, a.created_at DESC LIMIT 1)"
     )
