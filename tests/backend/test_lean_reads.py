@@ -430,3 +430,67 @@ async def test_the_ends_of_the_calendar_render_alike(live: LiveBackend) -> None:
         status, body = await both(live, alice_client, f"/api/v1/requests/{rid}")
         assert status == 200 and body["created_at"] is not None
     assert set(ids) <= set(await pages(live, alice_client, "/api/v1/requests?limit=1"))
+
+
+def test_verdicts_keep_each_objects_status_and_survive_other_shapes() -> None:
+    """Both paths read an agent report's verdicts with ``render.verdicts``: each object's
+    non-empty status; a report of another shape than our agent's gives no verdicts instead of
+    an error on every read of its request. Expected values written from that rule."""
+    import orjson
+
+    from trevor_backend.reads import render
+
+    findings = [{"rule": "threshold", "cells": [[f"r{i}", "c"] for i in range(50)]}]
+    cases: list[tuple[Any, dict[str, str]]] = [
+        (
+            {"objects": {"a": {"status": "pass", "findings": findings}, "b": {"status": "fail"}}},
+            {"a": "pass", "b": "fail"},
+        ),
+        ({"objects": {"a": {"status": ""}, "b": {"findings": []}, "c": 3}}, {}),
+        ({"objects": [{"status": "fail"}]}, {}),
+        ({"objects": "pass"}, {}),
+        ({"summary": "no objects member"}, {}),
+        (["not", "a", "mapping"], {}),
+        (None, {}),
+    ]
+    for report, expected in cases:
+        assert render.verdicts(report) == expected, report  # the model path: parsed JSON
+        text = orjson.dumps(report).decode()
+        assert render.verdicts(text) == expected, text  # the lean path: the column's text
+
+
+async def test_a_report_of_another_shape_is_no_500(live: LiveBackend) -> None:
+    """An agent report whose ``objects`` is a list was a 500 on both paths, for the request,
+    the list and the queue; now its request reads with no verdicts."""
+    async with live.backend.ctx.sessions.begin() as s:
+        alice = await s.scalar(select(User.id).where(User.username == "alice"))
+        assert alice is not None
+        r = AirlockRequest(
+            id=new_id(),
+            project_id="p1",
+            title="odd report",
+            created_by=alice,
+            status=RequestStatus.HUMAN_REVIEW,
+            submitted_at=datetime.now(UTC),
+        )
+        s.add(r)
+        s.add(_object(r.id, alice, 1, datetime.now(UTC), ObjectState.PENDING))
+        await s.flush()
+        s.add(
+            Review(
+                request_id=r.id,
+                revision=r.revision,
+                kind=ReviewKind.AGENT,
+                agent_key=new_id(),
+                report={"objects": [{"status": "fail"}]},
+            )
+        )
+    status, body = await both(live, live.client("alice"), f"/api/v1/requests/{r.id}")
+    assert status == 200
+    assert [o["verdict"] for o in body["objects"]] == [None]
+    status, body = await both(live, live.client("alice"), "/api/v1/requests")
+    assert status == 200 and r.id in [item["id"] for item in body["items"]]
+    status, body = await both(live, live.client("carol"), "/api/v1/review-queue")
+    assert status == 200
+    (item,) = [i for i in body["items"] if i["request"]["id"] == r.id]
+    assert item["recommendation"] is None

@@ -91,12 +91,18 @@ class LeanRequest:
 
 
 def verdicts(report: Any) -> dict[str, Any]:
-    """Per-object verdicts of an agent report (``services.requests.latest_verdicts``)."""
+    """Per-object verdicts of an agent report (its text or its parsed JSON): each object's
+    non-empty status. The model path reads them here too (``services.requests``). A report of
+    another shape than our agent's (``objects`` not a mapping, a member not an object) has no
+    verdicts rather than failing every read of the request."""
     parsed = loads(report)
+    objects = parsed.get("objects") if isinstance(parsed, dict) else None
+    if not isinstance(objects, dict):
+        return {}
     return {
-        oid: obj.get("status")
-        for oid, obj in ((parsed or {}).get("objects") or {}).items()
-        if obj.get("status")
+        oid: obj["status"]
+        for oid, obj in objects.items()
+        if isinstance(obj, dict) and obj.get("status")
     }
 
 

@@ -30,6 +30,7 @@ from ..orm import (
     utcnow,
 )
 from ..principal import Principal
+from ..reads import render
 from ..schemas import (
     AuditList,
     EvidenceIn,
@@ -88,13 +89,7 @@ async def latest_verdicts(session: AsyncSession, r: AirlockRequest) -> dict[str,
         .order_by(Review.revision.desc(), Review.created_at.desc())
         .limit(1)
     )
-    if review is None or not review.report:
-        return {}
-    return {
-        oid: obj.get("status")
-        for oid, obj in (review.report.get("objects") or {}).items()
-        if obj.get("status")
-    }
+    return {} if review is None else render.verdicts(review.report)
 
 
 #: The columns of a request row. Pages and single reads select these (rows, not ORM objects):
@@ -178,11 +173,7 @@ async def latest_verdicts_of(
         return found
     rows = await session.execute(_LATEST_AGENT_REPORTS, {"rids": list(found)})
     for rid, report in rows:
-        found[rid] = {
-            oid: obj.get("status")
-            for oid, obj in ((report or {}).get("objects") or {}).items()
-            if obj.get("status")
-        }
+        found[rid] = render.verdicts(report)
     return found
 
 
