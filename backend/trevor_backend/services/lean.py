@@ -139,17 +139,22 @@ async def queue_page(
         found = rr.grouped(await reader.fetch(text, q.args))
     items = []
     actions = _Actions(p)
+    # A page holds a few patterns of verdicts: aggregate each once.
+    recommendations: dict[tuple[str, ...], str | None] = {(): None}
     for row, objects in found[:limit]:
         out = rr.request_dict(row, actions(row), objects)
-        judged = [o["verdict"] for o in out["objects"] if o["verdict"] is not None]
+        judged = tuple(o["verdict"] for o in out["objects"] if o["verdict"] is not None)
         counts = {"pass": 0, "review": 0, "fail": 0}
         for v in judged:
             if v in counts:
                 counts[v] += 1
+        recommendation = recommendations.get(judged, "")
+        if recommendation == "":
+            recommendation = recommendations[judged] = aggregate(judged)
         items.append(
             {
                 "request": out,
-                "recommendation": aggregate(judged) if judged else None,
+                "recommendation": recommendation,
                 "verdicts": counts,
                 "reviews_received": row[rr.R_EXTRA],
                 "reviews_required": required,
