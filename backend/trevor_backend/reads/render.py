@@ -33,7 +33,7 @@ R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_REPORT = r
 #: object's, and where the object's end (the queue's reviews-received count follows).
 R_OBJECT = 13
 O_REQUEST, O_ID, O_META = 0, 1, 12
-R_EXTRA = R_OBJECT + 19
+R_EXTRA = R_OBJECT + 19  # after sql.object_fields()'s 19 columns
 
 
 #: PostgreSQL's infinite timestamps (asyncpg's datetime.min/max), as the ORM reads them.

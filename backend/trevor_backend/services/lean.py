@@ -10,6 +10,7 @@ keep their model path (``requests_out``) otherwise and for writes;
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -139,8 +140,6 @@ async def queue_page(
         found = rr.grouped(await reader.fetch(text, q.args))
     items = []
     actions = _Actions(p)
-    # A page holds a few patterns of verdicts: aggregate each once.
-    recommendations: dict[tuple[str, ...], str | None] = {(): None}
     for row, objects in found[:limit]:
         out = rr.request_dict(row, actions(row), objects)
         judged = tuple(o["verdict"] for o in out["objects"] if o["verdict"] is not None)
@@ -148,19 +147,22 @@ async def queue_page(
         for v in judged:
             if v in counts:
                 counts[v] += 1
-        recommendation = recommendations.get(judged, "")
-        if recommendation == "":
-            recommendation = recommendations[judged] = aggregate(judged)
         items.append(
             {
                 "request": out,
-                "recommendation": recommendation,
+                "recommendation": _recommendation(judged),
                 "verdicts": counts,
                 "reviews_received": row[rr.R_EXTRA],
                 "reviews_required": required,
             }
         )
     return rr.dumps({"items": items, "next_cursor": _next(found, limit, rr.R_SUBMITTED_AT)})
+
+
+@functools.lru_cache(maxsize=256)
+def _recommendation(judged: tuple[str, ...]) -> str | None:
+    """``aggregate`` of a request's verdicts, once per pattern (a page holds a few)."""
+    return aggregate(judged) if judged else None
 
 
 def _next(found: list[tuple[Any, list[Any]]], limit: int, stamp_at: int) -> str | None:
