@@ -128,3 +128,18 @@ async def test_docs_page_renders_offline_in_a_browser(
         finally:
             await browser.close()
     assert elsewhere == [] and errors == []
+
+
+async def test_only_answers_a_client_may_keep_carry_an_etag(live: LiveBackend) -> None:
+    """API answers are ``no-store``, so none is revalidated and none is hashed for an ETag;
+    the docs' files, which a browser keeps for a day, keep theirs and answer 304 to it."""
+    alice = live.client("alice")
+    for path in ("/api/v1/requests", "/api/v1/", "/api/v1/openapi.json"):
+        r = await alice.get(path)
+        assert r.status == 200 and r.headers.get("Cache-Control") == "no-store", path
+        assert "Etag" not in r.headers, path
+    asset = await alice.get("/api/v1/docs/init.js")
+    assert asset.status == 200 and asset.headers["Cache-Control"].startswith("public")
+    tag = asset.headers["Etag"]
+    again = await alice.get("/api/v1/docs/init.js", headers={"If-None-Match": tag})
+    assert again.status == 304 and again.body == b""

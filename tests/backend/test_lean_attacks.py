@@ -672,4 +672,6 @@ def test_the_lean_pool_connects_as_the_engine_does() -> None:
         "password": "pw",
         "database": "trevor",
         "ssl": "require",
+        # the lean statements read timestamps as text in this time zone and style
+        "server_settings": {"timezone": "UTC", "datestyle": "ISO"},
     }

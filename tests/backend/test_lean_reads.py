@@ -37,7 +37,7 @@ from trevor_backend.orm import (
     new_id,
 )
 from trevor_backend.principal import Principal
-from trevor_backend.reads import SqliteReads, sql
+from trevor_backend.reads import PostgresReads, SqliteReads, sql
 from trevor_backend.reads.sql import Sql
 from trevor_backend.services import access
 
@@ -363,8 +363,16 @@ def test_json_encoding_matches_pydantic() -> None:
     assert render.dumps(meta.model_dump(mode="json")) == meta.model_dump_json().encode()
     from pydantic import TypeAdapter
 
-    for value in ("2026-03-01 12:00:00.000000", "2026-03-01 12:00:00.250001"):
-        # SQLite's text and an aware datetime (asyncpg's) both come out as pydantic's.
+    for value in (
+        "2026-03-01 12:00:00.000000",
+        "2026-03-01 12:00:00.250001",
+        # PostgreSQL's text output in UTC: no fraction, or one without trailing zeros
+        "2026-03-01 12:00:00+00",
+        "2026-03-01 12:00:00.25+00",
+        "2026-03-01 12:00:00.000001+00",
+        "0987-06-05 04:03:02.0001+00",
+    ):
+        # SQLite's and PostgreSQL's text and an aware datetime all come out as pydantic's.
         parsed = render.stamp(value)
         expected = TypeAdapter(datetime).dump_json(parsed)
         assert render.dumps(render.iso(value)) == expected
@@ -406,13 +414,23 @@ async def test_an_authenticator_that_authenticates_its_own_way_keeps_it(live: Li
 
 
 async def test_the_ends_of_the_calendar_render_alike(live: LiveBackend) -> None:
-    """datetime.min and max (PostgreSQL stores them as -infinity and infinity through asyncpg,
-    which to_char turns into NULL) come out as the models write them, in pages and cursors."""
+    """datetime.min and max (PostgreSQL stores them as -infinity and infinity through asyncpg)
+    and the fractions PostgreSQL's text output shortens (none, trailing zeros, one
+    microsecond, a year before 1000) come out as the models write them, in pages and
+    cursors."""
+    instants = [
+        datetime.min.replace(tzinfo=UTC),
+        datetime.max.replace(tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(987, 6, 5, 4, 3, 2, 100, tzinfo=UTC),
+    ]
     async with live.backend.ctx.sessions.begin() as s:
         alice = await s.scalar(select(User.id).where(User.username == "alice"))
         assert alice is not None
         ids = []
-        for at in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)):
+        for at in instants:
             r = AirlockRequest(
                 id=new_id(),
                 project_id="p1",
@@ -430,6 +448,49 @@ async def test_the_ends_of_the_calendar_render_alike(live: LiveBackend) -> None:
         status, body = await both(live, alice_client, f"/api/v1/requests/{rid}")
         assert status == 200 and body["created_at"] is not None
     assert set(ids) <= set(await pages(live, alice_client, "/api/v1/requests?limit=1"))
+
+
+async def test_a_database_in_another_time_zone_and_date_style_reads_alike(
+    live: LiveBackend,
+) -> None:
+    """The lean path reads PostgreSQL's text output of timestamps, which follows the
+    session's time zone and date style: a database set to others (+05:30, ``SQL, DMY``) must
+    still give the models' JSON, in pages, cursors and one request."""
+    import asyncpg
+
+    from trevor_backend.reads import make_reads
+
+    if not isinstance(live.backend.ctx.reads, PostgresReads):
+        return  # SQLite holds SQLAlchemy's own text, whatever the session
+    ids = await build_world(live)
+    conn = await asyncpg.connect(**live.backend.ctx.reads._connect)
+    try:
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Kolkata'")
+        await conn.execute(f"ALTER DATABASE \"{name}\" SET datestyle TO 'SQL, DMY'")
+    finally:
+        await conn.close()
+    # New connections take the database's settings; the old pool's may predate them.
+    old = live.backend.ctx.reads
+    live.backend.ctx.reads = make_reads(live.app.database_url)
+    try:
+        async with live.backend.ctx.reads.reading() as reader:
+            (row,) = await reader.fetch("SELECT now()::text, current_setting('timezone')", ())
+        assert row[0].endswith("+00") and row[1] == "UTC"
+        conn = await asyncpg.connect(**old._connect | {"server_settings": {}})
+        try:  # the database's own default did change
+            assert await conn.fetchval("SELECT current_setting('timezone')") == "Asia/Kolkata"
+        finally:
+            await conn.close()
+        for user in ("alice", "carol", "root"):
+            client = live.client(user)
+            await pages(live, client, "/api/v1/requests?limit=2")
+            for rid in ids:
+                await both(live, client, f"/api/v1/requests/{rid}")
+        await pages(live, live.client("carol"), "/api/v1/review-queue?limit=1")
+    finally:
+        await live.backend.ctx.reads.close()
+        live.backend.ctx.reads = old
 
 
 def test_verdicts_keep_each_objects_status_and_survive_other_shapes() -> None:

@@ -140,12 +140,19 @@ class _PostgresReader(Reader):
         self.driver.connections.release(self.conn, failed=exc is not None)
 
 
+#: Session settings of the lean pool's connections, over any the URL gives: ``sql.stamp``
+#: reads timestamps as PostgreSQL's text output, which follows the session's time zone and
+#: date style.
+SESSION = {"timezone": "UTC", "datestyle": "ISO"}
+
+
 class PostgresReads(ReadDriver):
     dialect = "postgresql"
 
     def __init__(self, url: str, pool_size: int) -> None:
         super().__init__()
         self._connect = connect_options(url)
+        self._connect["server_settings"] = {**self._connect.get("server_settings", {}), **SESSION}
         self.connections = Connections(self._open, pool_size)
 
     async def _open(self) -> asyncpg.Connection:

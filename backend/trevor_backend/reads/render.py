@@ -55,8 +55,9 @@ def stamp(value: Any) -> datetime:
 
 def iso(value: Any) -> str | datetime | None:
     """A timestamp for :func:`dumps` to write as pydantic writes an aware UTC datetime
-    (``…T…[.ffffff]Z``): SQLite's text is rewritten; an aware UTC datetime (asyncpg's) is
-    left to orjson, which writes it in a tenth of the time ``isoformat()`` takes."""
+    (``…T…[.ffffff]Z``, microseconds only when non-zero): the text of ``sql.stamp`` is
+    rewritten by slicing; an aware datetime is left to orjson, which writes it in a tenth
+    of the time ``isoformat()`` takes."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -65,6 +66,12 @@ def iso(value: Any) -> str | datetime | None:
         # SQLAlchemy's SQLite storage format, always with microseconds.
         micro = value[20:]
         return f"{value[:10]}T{value[11:19]}{'' if micro == '000000' else '.' + micro}Z"
+    if value[-3:] == "+00" and value[10:11] == " ":
+        # PostgreSQL's output in UTC: the fraction, when there is one, lacks trailing zeros.
+        if len(value) == 22:
+            return f"{value[:10]}T{value[11:19]}Z"
+        if value[19] == ".":
+            return f"{value[:10]}T{value[11:19]}.{value[20:-3]:0<6}Z"
     return stamp(value)
 
 
