@@ -17,18 +17,30 @@ from .evidence import evidence_of
 _TAGGED: dict[int, tuple[weakref.ref[Any], str]] = {}
 
 
-def check(result: Any, statbarn: str | None = None, **params: Any) -> ObjectReport:
-    """The SDC pre-check of a helper's result (SPEC §9 ``trevor.check``)."""
+def check(
+    result: Any, statbarn: str | None = None, *, offer_suppression: bool = True, **params: Any
+) -> ObjectReport:
+    """The SDC pre-check of a helper's result (SPEC §9 ``trevor.check``).
+    ``offer_suppression=False`` leaves out the suggested suppression of a failing table (and
+    so the finding that none passes the attacker's audit): the rest of the verdict alike."""
     evidence = evidence_of(result)
     chosen = statbarn if statbarn is not None else tagged_statbarn(result)
-    return check_with_evidence(result, evidence, chosen, current_params(**params))
+    return check_with_evidence(
+        result, evidence, chosen, current_params(**params), offer_suppression=offer_suppression
+    )
 
 
 def check_with_evidence(
-    result: Any, evidence: Any, statbarn: str | None, params: Any
+    result: Any, evidence: Any, statbarn: str | None, params: Any, *, offer_suppression: bool = True
 ) -> ObjectReport:
     table = result if isinstance(result, pd.DataFrame) else None
-    return check_evidence(statbarn=statbarn, table=table, evidence=evidence, params=params)
+    return check_evidence(
+        statbarn=statbarn,
+        table=table,
+        evidence=evidence,
+        params=params,
+        offer_suppression=offer_suppression,
+    )
 
 
 def tagged_statbarn(obj: Any) -> str | None:

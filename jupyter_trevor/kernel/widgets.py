@@ -7,9 +7,8 @@ from typing import Any
 
 from trevor_backend.sdc import statbarns as sb
 
-from .display import verdict_banner
+from .display import shown_check, verdict_banner
 from .evidence import evidence_of
-from .precheck import check
 from .tagging import TaggedOutput, tag
 
 
@@ -71,8 +70,8 @@ class TagForm:
                 f" {html.escape(entry.guidance)}</div>"
             )
         try:
-            report = check(self.obj, statbarn=self.statbarn.value or None)
-            self.verdict.value = verdict_banner(report)
+            report, offered = shown_check(self.obj, self.statbarn.value or None)
+            self.verdict.value = verdict_banner(report, offered=offered)
         except Exception as exc:  # files without evidence still get a form
             self.verdict.value = f"<i>No pre-check: {html.escape(str(exc))}</i>"
 

@@ -284,6 +284,52 @@ def test_large_tables_render_truncated_with_the_verdict() -> None:
     assert "ffebe9" not in html and "..." in html  # pandas' truncated view, no styling
 
 
+def test_a_large_tables_display_leaves_the_suppression_offer_to_suppress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The offer's audited search solved LPs for every blanked cell while the cell's output
+    waited (16 s for 6,000 cells of 3 people on average). A display shows only the verdict, so
+    above ``MAX_OFFER_CELLS`` it leaves the offer out and says where to get it; the verdict is
+    the same, and ``trevor.check`` and ``trevor.suppress`` still make the offer."""
+    from jupyter_trevor.kernel import display
+    from trevor_backend.sdc import report as sdc_report
+
+    searched: list[int] = []
+    real = sdc_report.suggest
+
+    def counting(ev, primary, params):  # type: ignore[no-untyped-def]
+        searched.append(len(primary))
+        return real(ev, primary, params)
+
+    monkeypatch.setattr(sdc_report, "suggest", counting)
+    rng = np.random.default_rng(7)
+
+    def table(shape: tuple[int, int], people: int) -> pd.DataFrame:
+        return trevor.crosstab(
+            pd.Series(rng.integers(0, shape[0], people), name="r"),
+            pd.Series(rng.integers(0, shape[1], people), name="c"),
+        )
+
+    big = table((40, 30), 4000)  # 1,200 cells of about 3: many below the threshold
+    assert big.size > display.MAX_OFFER_CELLS
+    html = big._repr_html_()
+    assert "SDC pre-check: FAIL" in html and "trevor.suppress(result)" in html
+    assert searched == []
+    form = trevor.form(big, title="Big")
+    assert "FAIL" in form.verdict.value and "trevor.suppress(result)" in form.verdict.value
+    assert searched == []
+    shown = {f.rule for f in display.shown_check(big)[0].findings}
+    full = trevor.check(big)
+    assert searched and full.status == "fail" and full.suppression is not None
+    assert shown <= {f.rule for f in full.findings}
+    assert {f.rule for f in full.findings} - shown <= {"suppression"}
+
+    searched.clear()
+    small = table((10, 10), 300)  # 100 cells: offered on display as before
+    small_html = small._repr_html_()
+    assert searched and "trevor.suppress(result)" not in small_html
+
+
 def test_lazy_package_api_matches_the_kernel_module() -> None:
     """`import jupyter_trevor` stays light by naming the kernel API lazily; the names it
     promises must be exactly what the kernel module exports."""
