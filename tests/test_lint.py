@@ -9,14 +9,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_ruff_check_passes() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "--no-cache", "."],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_ruff_check_passes() -> None:
+    out = _ruff("check")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_format_passes() -> None:
+    out = _ruff("format", "--check")
     assert out.returncode == 0, out.stdout + out.stderr
 
 
