@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,9 +48,22 @@ from .context import Context
 from .pagination import newest_first, next_cursor
 from .transitions import allowed_actions, transition
 
+DEFAULT_PAGE = 50
 MAX_PAGE = 200
 #: States in which a request waits for the system or a checker, and so can be stuck.
 WAITING_STATES = (RequestStatus.SUBMITTED, RequestStatus.AGENT_REVIEW, RequestStatus.HUMAN_REVIEW)
+
+
+class ListFilters(TypedDict, total=False):
+    """:meth:`RequestService.list`'s filters, for the callers that pass them on."""
+
+    project: str | None
+    status: RequestStatus | None
+    direction: Direction | None
+    limit: int
+    cursor: str | None
+    stuck: bool
+    older_than: float | None
 
 
 def stuck_condition(sla_seconds: float) -> list[Any]:
@@ -261,7 +274,7 @@ class RequestService:
         project: str | None = None,
         status: RequestStatus | None = None,
         direction: Direction | None = None,
-        limit: int = 50,
+        limit: int = DEFAULT_PAGE,
         cursor: str | None = None,
         stuck: bool = False,
         older_than: float | None = None,
@@ -287,47 +300,27 @@ class RequestService:
             items = await requests_out(session, p, rows[:limit])
         return RequestList(items=items, next_cursor=next_cursor(rows, limit))
 
-    async def list_json(
-        self,
-        p: Principal,
-        *,
-        project: str | None = None,
-        status: RequestStatus | None = None,
-        direction: Direction | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-        stuck: bool = False,
-        older_than: float | None = None,
-    ) -> bytes:
+    async def list_json(self, p: Principal, **filters: Unpack[ListFilters]) -> bytes:
         """:meth:`list` as JSON, through the lean read path when the backend has one."""
         reads = self.ctx.reads
         if reads is None:
-            return model_json(
-                await self.list(
-                    p,
-                    project=project,
-                    status=status,
-                    direction=direction,
-                    limit=limit,
-                    cursor=cursor,
-                    stuck=stuck,
-                    older_than=older_than,
-                )
-            )
+            return model_json(await self.list(p, **filters))
         now = utcnow()
         before = []
+        stuck = filters.get("stuck", False)
         if stuck:
             before.append(now - timedelta(seconds=self.ctx.settings.stuck_request_sla))
+        older_than = filters.get("older_than")
         if older_than is not None:
             before.append(now - timedelta(seconds=older_than))
         return await lean.request_page(
             reads,
             p,
-            limit=max(1, min(limit, MAX_PAGE)),
-            cursor=cursor,
-            project=project,
-            status=status,
-            direction=direction,
+            limit=max(1, min(filters.get("limit", DEFAULT_PAGE), MAX_PAGE)),
+            cursor=filters.get("cursor"),
+            project=filters.get("project"),
+            status=filters.get("status"),
+            direction=filters.get("direction"),
             waiting=WAITING_STATES if stuck else (),
             updated_before=before,
         )
