@@ -20,7 +20,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from tornado.httpserver import HTTPServer
 from traitlets import (
     Bool,
     Dict,
@@ -492,18 +491,14 @@ class TrevorBackend(Application):
     # --- serving ----------------------------------------------------------------------
 
     async def serve(self, *, ready: Any = None) -> None:
-        from .web import make_app
+        from .web import make_app, make_server
 
         backend = await self.make_backend()
         app = make_app(backend)
         # Streamed uploads churn through large buffers (see allocator.py).
         self.log.debug("malloc settings: %s", allocator.keep_freed_memory() or "unchanged")
-        server = HTTPServer(
-            app,
-            xheaders=True,
-            max_body_size=self.max_body_size,
-            chunk_size=1024 * 1024,
-            idle_connection_timeout=300,
+        server = make_server(
+            app, xheaders=True, max_body_size=self.max_body_size, idle_connection_timeout=300
         )
         # Jobs are built before listening: one that cannot be built stops the start.
         try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tornado import web
+from tornado.httpserver import HTTPServer
 from tornado.log import access_log
 
-from .handlers import base, health, metrics, objects, previews, requests, users
+from .handlers import base, health, metrics, objects, previews, requests, streaming, users
 from .handlers.request import CLIENT_CLOSED_REQUEST
 
 ID = r"(?P<{}>[A-Za-z0-9_-]+)"
@@ -110,6 +111,19 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         *_token_routes(),
         *_admin_routes(),
     ]
+
+
+def make_server(app: web.Application, *, max_body_size: int, **options: Any) -> HTTPServer:
+    """The HTTP server of ``app``: uploads read and stream a MiB at a time
+    (``streaming.StreamedUploadHandler.begin_streaming``), every other request Tornado's
+    64 KiB."""
+    server = HTTPServer(
+        app, max_body_size=max_body_size, chunk_size=streaming.UPLOAD_CHUNK, **options
+    )
+    # HTTPServer gives its chunk size to every connection's reads too; connections take this
+    # attribute when they open (TCPServer._handle_connection).
+    server.read_chunk_size = streaming.READ_CHUNK
+    return server
 
 
 def make_app(backend: Any, **settings: Any) -> web.Application:

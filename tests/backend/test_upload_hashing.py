@@ -49,3 +49,62 @@ async def test_a_body_that_is_not_the_announced_file_leaves_no_object(live: Live
     )
     assert up.status == 422 and up.json["type"].endswith("checksum-mismatch"), up.body
     assert (await alice.get(f"/api/v1/requests/{rid}")).json["objects"] == []
+
+
+async def test_only_uploads_read_their_socket_a_mib_at_a_time(
+    live: LiveBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tornado reads into a fresh zeroed buffer of the connection's read size: uploads read a
+    MiB at a time, every other request (also the next one on an upload's keep-alive
+    connection) 64 KiB, since a MiB per read cost each small request two MiB of memset."""
+    import asyncio
+    import json
+
+    from tornado.iostream import IOStream
+
+    reads: list[int] = []
+    read_from_fd = IOStream.read_from_fd
+
+    def recording(self: IOStream, buf: Any) -> Any:
+        reads.append(len(buf))
+        return read_from_fd(self, buf)
+
+    monkeypatch.setattr(IOStream, "read_from_fd", recording)
+    alice = live.client("alice")
+    rid = (await alice.create_request(title="reads"))["id"]
+    host, port = live.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    auth = f"Authorization: Bearer {live.tokens['alice']}\r\n"
+
+    async def exchange(head: str, body: bytes = b"") -> int:
+        writer.write(head.encode() + body)
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        json.loads(await reader.readexactly(length))
+        return status
+
+    try:
+        get = f"GET /api/v1/requests/{rid} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"
+        reads.clear()
+        assert await exchange(get) == 200
+        assert reads and set(reads) == {64 << 10}
+        body = os.urandom(3 << 20)
+        post = (
+            f"POST /api/v1/requests/{rid}/objects?filename=big.bin HTTP/1.1\r\nHost: x\r\n{auth}"
+            f"X-Trevor-Sha256: {hashlib.sha256(body).hexdigest()}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        reads.clear()
+        assert await exchange(post, body) == 201
+        assert 1 << 20 in reads
+        reads.clear()
+        assert await exchange(get) == 200  # the same connection, after the upload
+        assert reads and set(reads) == {64 << 10}
+    finally:
+        writer.close()
+        await writer.wait_closed()

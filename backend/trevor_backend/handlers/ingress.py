@@ -68,7 +68,7 @@ class SignedUploadHandler(StreamedUploadHandler):
             self.content_length(),
         )
         # The slot's size bounds the body; the margin lets our own check answer first.
-        self.set_body_limit(self.upload.expected_size + (4 << 20))
+        self.begin_streaming(self.upload.expected_size + (4 << 20))
 
     @operation(
         "Ingress: upload the file through an HMAC-signed link (local store)",

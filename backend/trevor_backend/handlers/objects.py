@@ -41,7 +41,7 @@ class ObjectUploadHandler(StreamedUploadHandler):
         # Tornado's own limit guards every other endpoint; uploads are bounded by ours. The
         # margin (over one read chunk) lets our check fire first, so the client gets a 413
         # problem rather than Tornado's bare 400.
-        self.set_body_limit(self.ctx.settings.max_upload_size + (4 << 20))
+        self.begin_streaming(self.ctx.settings.max_upload_size + (4 << 20))
 
     @operation(
         "Upload a file as a new object (or a new version of one)",

@@ -11,6 +11,14 @@ from .base import BaseHandler
 # Strong references so aborts of dropped uploads are not garbage-collected mid-flight.
 _aborts: set[asyncio.Future[Any]] = set()
 
+#: What a streamed upload reads from its socket at a time (and the largest body chunk Tornado
+#: hands on): fewer reads and chunks per GiB.
+UPLOAD_CHUNK = 1 << 20
+#: What every other request reads at a time (Tornado's default). Tornado reads into a fresh,
+#: zeroed buffer of this size each time, so reading a MiB cost each small request two MiB of
+#: memset: 26 µs of the 0.67 ms a GET of one request took (measured).
+READ_CHUNK = 64 << 10
+
 
 class StreamedUploadHandler(BaseHandler):
     """Subclasses (decorated with ``@web.stream_request_body``) set ``self.upload`` — a
@@ -18,6 +26,20 @@ class StreamedUploadHandler(BaseHandler):
 
     upload: Any = None
     failure: TrevorError | None = None
+
+    def begin_streaming(self, limit: int) -> None:
+        """Called once the upload may go ahead: the body may hold up to ``limit`` bytes and
+        this connection reads a MiB at a time until the request ends."""
+        self.set_body_limit(limit)
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.read_chunk_size = UPLOAD_CHUNK
+
+    def on_finish(self) -> None:
+        # The connection may carry a next request, which reads as every other does.
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.read_chunk_size = READ_CHUNK
 
     async def data_received(self, chunk: bytes) -> None:
         if self.failure is not None or self.upload is None:
