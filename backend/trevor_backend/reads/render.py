@@ -26,6 +26,8 @@ _NO_METADATA: dict[str, Any] = {
     "tags": [],
 }
 
+_NO_VERDICTS: dict[str, Any] = {}
+
 # Positions in the rows of sql.request_fields() and sql.object_fields().
 R_ID, R_PROJECT, R_DIRECTION, R_TITLE, R_DESCRIPTION, R_STATUS, R_REVISION = range(7)
 R_CREATED_BY, R_CREATED_AT, R_UPDATED_AT, R_SUBMITTED_AT, R_AUTHOR, R_REPORT = range(7, 13)
@@ -149,7 +151,8 @@ def object_dict(row: Row, verdict: Any) -> dict[str, Any]:
 
 
 def request_dict(row: Row, actions: list[str], objects: list[Row]) -> dict[str, Any]:
-    judged = verdicts(row[R_REPORT])
+    report = row[R_REPORT]
+    judged = _NO_VERDICTS if report is None else verdicts(report)  # most have no agent review
     return {
         "id": row[R_ID],
         "project": row[R_PROJECT],
