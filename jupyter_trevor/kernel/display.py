@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trevor_backend.sdc.checks import FAIL, SUPPRESSIBLE
 from trevor_backend.sdc.report import ObjectReport
 
 from .evidence import EvidenceFrame
@@ -45,7 +46,8 @@ class TrevorFrame(EvidenceFrame):
 _COLOURS = {"pass": "#1a7f37", "review": "#9a6700", "fail": "#cf222e"}
 
 
-#: Said under a failing table whose display skipped the suppression offer.
+#: Said under a table whose display skipped the suppression offer and that fails a rule
+#: suppression can answer (``trevor.suppress`` has nothing to offer for the others).
 NOT_OFFERED = (
     "<li>a suppression that passes the attacker's audit is worked out by"
     " <code>trevor.suppress(result)</code> (not on display for a table this large)</li>"
@@ -57,7 +59,7 @@ def verdict_banner(report: ObjectReport, *, offered: bool = True) -> str:
     items = "".join(
         f"<li><b>{html.escape(f.rule)}</b>: {html.escape(f.message)}</li>" for f in report.failing
     )
-    if not offered and report.status == "fail":
+    if not offered and any(f.status == FAIL and f.rule in SUPPRESSIBLE for f in report.findings):
         items += NOT_OFFERED
     return (
         f"<div class='trevor-verdict trevor-{report.status}' style='border-left:4px solid"

@@ -324,6 +324,13 @@ def test_a_large_tables_display_leaves_the_suppression_offer_to_suppress(
     assert shown <= {f.rule for f in full.findings}
     assert {f.rule for f in full.findings} - shown <= {"suppression"}
 
+    # Only a failure suppression can answer points to trevor.suppress.
+    from trevor_backend.sdc.checks import Finding
+
+    other = display.shown_check(big)[0]
+    other.findings = [Finding(rule="evidence", status="fail", message="no rules for this")]
+    assert "trevor.suppress(result)" not in display.verdict_banner(other, offered=False)
+
     searched.clear()
     small = table((10, 10), 300)  # 100 cells: offered on display as before
     small_html = small._repr_html_()

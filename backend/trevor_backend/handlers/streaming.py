@@ -36,6 +36,7 @@ class StreamedUploadHandler(BaseHandler):
             stream.read_chunk_size = UPLOAD_CHUNK
 
     def on_finish(self) -> None:
+        super().on_finish()
         # The connection may carry a next request, which reads as every other does.
         stream = getattr(self.request.connection, "stream", None)
         if stream is not None:
