@@ -15,7 +15,6 @@ import json
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from joserfc.jwk import RSAKey
+
+from tests.fixtures.processes import free_port
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 PROVIDER_SCRIPT = NODE_DIR / "provider.mjs"
@@ -64,12 +65,6 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "groups": ["trevor:p1:researcher", "trevor:p1:output_checker", "trevor:p2:researcher"],
     },
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def new_signing_key(kid: str) -> dict[str, Any]:
