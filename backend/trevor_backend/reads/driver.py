@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -137,7 +138,11 @@ class _PostgresReader(Reader):
     async def __aexit__(
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.driver.connections.release(self.conn, failed=exc is not None)
+        self.driver.connections.release(
+            self.conn,
+            failed=exc is not None,
+            cancelled=isinstance(exc, asyncio.CancelledError),
+        )
 
 
 #: Session settings of the lean pool's connections, over any the URL gives: ``sql.stamp``
