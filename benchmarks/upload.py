@@ -8,7 +8,9 @@ hashlib/openssl) and the backend's peak RSS growth (goal < 64 MB). Two more base
 same rounds: a Tornado handler in its own process that only discards the body (configured like
 the backend's server: 1 MiB body chunks), the transport's floor, which no upload through
 Tornado can beat; and ``dd conv=fsync`` of the file into the store's file system (4 MiB blocks,
-the store's batch), what writing the bytes durably there costs without HTTP or hashing.
+the store's batch), what writing the bytes durably there costs without HTTP or hashing; and
+the same with ``oflag=direct``, the disk's own rate past the page cache, which bounds any
+upload that answers only once its bytes are on the disk.
 
 In the same rounds the file also goes through the Jupyter server extension (``POST
 /trevor/requests/{rid}/outputs/{id}`` of a real ``jupyter server`` with jupyter_trevor, which
@@ -312,6 +314,22 @@ def time_dd(src: Path, directory: Path) -> float:
     return elapsed
 
 
+def time_dd_direct(src: Path, directory: Path) -> float | None:
+    """The same copy with ``oflag=direct``: the disk's own write rate, past the page cache.
+    An upload answers only once its bytes are on the disk, so this bounds it; None where the
+    file system refuses direct I/O (tmpfs)."""
+    out = directory / "dd-direct.out"
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        ["dd", f"if={src}", f"of={out}", "bs=4M", "oflag=direct", "conv=fsync"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    elapsed = time.perf_counter() - t0
+    out.unlink(missing_ok=True)
+    return elapsed if done.returncode == 0 else None
+
+
 def ratio(a: float, b: float) -> float:
     """``a / b`` rounded down to two decimals, so a printed 0.50 has met a 0.5 goal."""
     return math.floor(a / b * 100) / 100
@@ -379,6 +397,8 @@ def main() -> None:
                         keep(name, got[0])
                         digest = got[1]
                 keep("dd", time_dd(src, data))
+                if (direct := time_dd_direct(src, data)) is not None:
+                    keep("direct", direct)
                 keep("sink", time_sink(sink_port, src, size))
                 rid = api(
                     port, token, "POST", "/api/v1/requests", {"project": "p1", "title": "bench"}
@@ -436,6 +456,13 @@ def main() -> None:
         f"dd conv=fsync        {t:.2f} s  ({mib / t:.0f} MiB/s)   upload / dd = "
         f"{ratio(t, up):.2f}  (writing the bytes durably where the store is, no HTTP or hashing)"
     )
+    if "direct" in best:
+        t = best["direct"]
+        print(
+            f"dd oflag=direct      {t:.2f} s  ({mib / t:.0f} MiB/s)   hashlib / direct = "
+            f"{ratio(best['hashlib'], t):.2f}  (the disk's own rate: the most a durable "
+            "upload can reach)"
+        )
     cpu = {name: statistics.median(runs) for name, runs in CPU.items()}
     print(
         f"CPU per run (median) hashlib {cpu['hashlib']:.2f} s, backend per API upload "
