@@ -298,30 +298,17 @@ class Jupyter:
         self.proc.wait(timeout=30)
 
 
-def time_dd(src: Path, directory: Path) -> float:
+def time_dd(src: Path, directory: Path, *, direct: bool = False) -> float | None:
     """Copy ``src`` into the store's file system with ``dd conv=fsync`` (4 MiB blocks, the
-    store's batch size): what writing the bytes durably costs there, without HTTP or hashing."""
+    store's batch size): what writing the bytes durably costs there, without HTTP or hashing.
+    ``direct`` adds ``oflag=direct``: the disk's own write rate, past the page cache, which
+    bounds an upload that answers only once its bytes are on the disk. None where the file
+    system refuses direct I/O (tmpfs)."""
     out = directory / "dd.out"
     t0 = time.perf_counter()
-    subprocess.run(
-        ["dd", f"if={src}", f"of={out}", "bs=4M", "conv=fsync"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    elapsed = time.perf_counter() - t0
-    out.unlink()
-    return elapsed
-
-
-def time_dd_direct(src: Path, directory: Path) -> float | None:
-    """The same copy with ``oflag=direct``: the disk's own write rate, past the page cache.
-    An upload answers only once its bytes are on the disk, so this bounds it; None where the
-    file system refuses direct I/O (tmpfs)."""
-    out = directory / "dd-direct.out"
-    t0 = time.perf_counter()
     done = subprocess.run(
-        ["dd", f"if={src}", f"of={out}", "bs=4M", "oflag=direct", "conv=fsync"],
+        ["dd", f"if={src}", f"of={out}", "bs=4M", "conv=fsync", *(["oflag=direct"] * direct)],
+        check=not direct,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -396,9 +383,9 @@ def main() -> None:
                     if got is not None:
                         keep(name, got[0])
                         digest = got[1]
-                keep("dd", time_dd(src, data))
-                if (direct := time_dd_direct(src, data)) is not None:
-                    keep("direct", direct)
+                for name, direct in (("dd", False), ("direct", True)):
+                    if (took := time_dd(src, data, direct=direct)) is not None:
+                        keep(name, took)
                 keep("sink", time_sink(sink_port, src, size))
                 rid = api(
                     port, token, "POST", "/api/v1/requests", {"project": "p1", "title": "bench"}

@@ -8,6 +8,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
@@ -160,7 +161,7 @@ async def test_a_statement_cancelled_on_postgresql_is_stopped_and_its_connection
     not been cancelled at the server, settling (10 s at most) would outwait the 30 s sleep,
     fail, and the next read would run on a new process."""
     reads = PostgresReads(postgres_url, pool_size=1)
-    admin = await asyncpg.connect(postgres_url.replace("postgresql://", "postgres://", 1))
+    admin = await asyncpg.connect(postgres_url)
     try:
 
         async def sleep() -> None:
@@ -169,14 +170,13 @@ async def test_a_statement_cancelled_on_postgresql_is_stopped_and_its_connection
 
         task = asyncio.ensure_future(sleep())
         sleeper = None
-        for _ in range(500):
-            sleeper = await admin.fetchval(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"
-            )
-            if sleeper is not None:
-                break
+        deadline = time.monotonic() + 60  # a busy machine may take a while to start it
+        while sleeper is None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+            sleeper = await admin.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query = 'SELECT pg_sleep(30)' AND state = 'active'"
+            )
         assert sleeper is not None, "the statement never started"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
