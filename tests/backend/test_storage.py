@@ -26,6 +26,7 @@ from trevor_backend.storage import (
     S3Store,
     StorageError,
     content_disposition,
+    local,
     store_from_url,
 )
 
@@ -139,6 +140,34 @@ async def test_writer_copies_mutable_buffers(store: ObjectStore) -> None:
         buffer[:] = b"CHANGED!"
         await writer.write(memoryview(b"-tail"))
     assert await store.read_bytes("k") == b"original-tail"
+
+
+async def test_write_view_lets_two_buffers_be_refilled_in_turn(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write_view's contract: a buffer may be refilled once the write after its own has
+    returned. Each buffer is scribbled over at that moment, with the local store's disk slowed
+    so a batch still being written would show; the object is what was written, in order."""
+    import time
+
+    write_batch = local.LocalWriter._write_batch
+
+    def slow(self: local.LocalWriter, chunks: list[bytes], offset: int) -> None:
+        time.sleep(0.02)
+        write_batch(self, chunks, offset)
+
+    monkeypatch.setattr(local.LocalWriter, "_write_batch", slow)
+    data = os.urandom(9 * (4 * MiB) + 777)
+    buffers = [memoryview(bytearray(4 * MiB)), memoryview(bytearray(4 * MiB))]
+    async with store.open_writer("views") as writer:
+        for n, offset in enumerate(range(0, len(data), 4 * MiB)):
+            piece = data[offset : offset + 4 * MiB]
+            view = buffers[n % 2][: len(piece)]
+            view[:] = piece
+            await writer.write_view(view)
+            buffers[(n + 1) % 2][:] = b"\xff" * (4 * MiB)  # the other one, free again
+    assert writer.size == len(data)
+    assert await store.read_bytes("views") == data
 
 
 # -- atomicity ---------------------------------------------------------------------------------

@@ -51,23 +51,27 @@ async def test_a_body_that_is_not_the_announced_file_leaves_no_object(live: Live
     assert (await alice.get(f"/api/v1/requests/{rid}")).json["objects"] == []
 
 
-async def test_only_uploads_read_their_socket_a_mib_at_a_time(
+async def test_uploads_read_their_body_into_reused_buffers_other_requests_64_kib(
     live: LiveBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Tornado reads into a fresh zeroed buffer of the connection's read size: uploads read a
-    MiB at a time, every other request (also the next one on an upload's keep-alive
+    """Tornado reads into a fresh zeroed buffer of the connection's read size. A body of known
+    length is read by the handler into its own two buffers (no fresh buffer per read); a chunked
+    one a MiB at a time; every other request (also the next one on an upload's keep-alive
     connection) 64 KiB, since a MiB per read cost each small request two MiB of memset."""
     import asyncio
     import json
 
     from tornado.iostream import IOStream
 
-    reads: list[int] = []
+    from trevor_backend.handlers import streaming
+
+    reads: list[Any] = []
     read_from_fd = IOStream.read_from_fd
 
     def recording(self: IOStream, buf: Any) -> Any:
-        reads.append(len(buf))
-        return read_from_fd(self, buf)
+        got = read_from_fd(self, buf)
+        reads.append((len(buf), type(buf).__name__, buf.obj if type(buf) is memoryview else None))
+        return got
 
     monkeypatch.setattr(IOStream, "read_from_fd", recording)
     alice = live.client("alice")
@@ -88,23 +92,40 @@ async def test_only_uploads_read_their_socket_a_mib_at_a_time(
         json.loads(await reader.readexactly(length))
         return status
 
+    def upload(body: bytes, framing: str) -> str:
+        return (
+            f"POST /api/v1/requests/{rid}/objects?filename=big.bin HTTP/1.1\r\nHost: x\r\n{auth}"
+            f"X-Trevor-Sha256: {hashlib.sha256(body).hexdigest()}\r\n{framing}\r\n\r\n"
+        )
+
     try:
         get = f"GET /api/v1/requests/{rid} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"
         reads.clear()
         assert await exchange(get) == 200
-        assert reads and set(reads) == {64 << 10}
-        body = os.urandom(3 << 20)
-        post = (
-            f"POST /api/v1/requests/{rid}/objects?filename=big.bin HTTP/1.1\r\nHost: x\r\n{auth}"
-            f"X-Trevor-Sha256: {hashlib.sha256(body).hexdigest()}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
+        assert reads and {(n, kind) for n, kind, _ in reads} == {(64 << 10, "bytearray")}
+
+        body = os.urandom(9 << 20)  # more than two buffers' worth
         reads.clear()
-        assert await exchange(post, body) == 201
-        assert 1 << 20 in reads
+        assert await exchange(upload(body, f"Content-Length: {len(body)}"), body) == 201
+        into = [owner for _, kind, owner in reads if kind == "memoryview"]
+        # Every body read after the headers' went into one of two buffers, reused in turn.
+        assert len(into) >= 3 and len({id(owner) for owner in into}) == 2
+        assert all(len(owner) == streaming.DIRECT_CHUNK for owner in into)
+        assert {n for n, kind, _ in reads if kind == "bytearray"} == {64 << 10}
+
         reads.clear()
         assert await exchange(get) == 200  # the same connection, after the upload
-        assert reads and set(reads) == {64 << 10}
+        assert reads and {(n, kind) for n, kind, _ in reads} == {(64 << 10, "bytearray")}
+
+        body = os.urandom(3 << 20)
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        reads.clear()
+        assert await exchange(upload(body, "Transfer-Encoding: chunked"), chunked) == 201
+        assert (1 << 20, "bytearray") in {(n, kind) for n, kind, _ in reads}
+
+        reads.clear()
+        assert await exchange(get) == 200
+        assert reads and {(n, kind) for n, kind, _ in reads} == {(64 << 10, "bytearray")}
     finally:
         writer.close()
         await writer.wait_closed()

@@ -141,7 +141,7 @@ class BaseHandler(TrevorRequestHandler):
             )
 
     def on_connection_close(self) -> None:
-        # Handlers that stream (events, uploads) override this and end their own work.
+        # Event streams override this and end their own work; uploads also discard their bytes.
         super().on_connection_close()
         self._client_gone = True
         task = self._task
@@ -201,7 +201,7 @@ class BaseHandler(TrevorRequestHandler):
         elif not self._body_too_large:
             self._body_chunks.append(chunk)
 
-    def check_body(self) -> None:
+    async def check_body(self) -> None:
         """Called before every verb: the streamed body is complete here."""
         if self._body_too_large:
             limit = self.ctx.settings.max_body_size
@@ -350,7 +350,7 @@ def _too_deep() -> ValidationFailed:
 def _checking_body(fn: Any) -> Any:
     @functools.wraps(fn)
     async def verb(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
-        self.check_body()
+        await self.check_body()
         return await fn(self, *args, **kwargs)
 
     verb._checks_body = True  # type: ignore[attr-defined]

@@ -57,18 +57,17 @@ class SignedUploadHandler(StreamedUploadHandler):
 
     public = True
 
-    async def prepare(self) -> None:
-        await super().prepare()
+    async def begin_upload(self) -> int | None:
         if self.request.method != "PUT":
-            return
-        self.upload = await self.backend.ingress.begin_signed_put(
+            return None
+        self.upload = upload = await self.backend.ingress.begin_signed_put(
             self.path_kwargs["oid"],
             self.query("expires"),
             self.query("signature"),
             self.content_length(),
         )
         # The slot's size bounds the body; the margin lets our own check answer first.
-        self.begin_streaming(self.upload.expected_size + (4 << 20))
+        return int(upload.expected_size) + (4 << 20)
 
     @operation(
         "Ingress: upload the file through an HMAC-signed link (local store)",
@@ -82,11 +81,11 @@ class SignedUploadHandler(StreamedUploadHandler):
             409: Problem,
             413: Problem,
             422: Problem,
+            503: Problem,
         },
         public=True,
     )
     async def put(self, oid: str) -> None:
-        self.raise_failure()
         self.write_json(await self.backend.ingress.finish_signed_put(self.upload))
 
 

@@ -25,10 +25,9 @@ class ObjectUploadHandler(StreamedUploadHandler):
     bad request is refused before the client sends a gigabyte.
     """
 
-    async def prepare(self) -> None:
-        await super().prepare()
+    async def begin_upload(self) -> int | None:
         if self.request.method != "POST":
-            return
+            return None
         self.upload = await self.backend.uploads.begin(
             self.principal,
             self.path_kwargs["rid"],
@@ -41,7 +40,7 @@ class ObjectUploadHandler(StreamedUploadHandler):
         # Tornado's own limit guards every other endpoint; uploads are bounded by ours. The
         # margin (over one read chunk) lets our check fire first, so the client gets a 413
         # problem rather than Tornado's bare 400.
-        self.begin_streaming(self.ctx.settings.max_upload_size + (4 << 20))
+        return self.ctx.settings.max_upload_size + (4 << 20)
 
     @operation(
         "Upload a file as a new object (or a new version of one)",
@@ -49,10 +48,16 @@ class ObjectUploadHandler(StreamedUploadHandler):
         body="application/octet-stream",
         query={"filename": "the object's file name", "replaces": "id of the object replaced"},
         headers={"X-Trevor-Sha256": "optional sha256 of the body, verified"},
-        responses={201: ObjectOut, 409: Problem, 413: Problem, 422: Problem, **_ERRORS},
+        responses={
+            201: ObjectOut,
+            409: Problem,
+            413: Problem,
+            422: Problem,
+            503: Problem,
+            **_ERRORS,
+        },
     )
     async def post(self, rid: str) -> None:
-        self.raise_failure()
         out = await self.backend.uploads.finish(self.upload)
         self.set_header("Location", f"/api/v1/requests/{rid}/objects/{out.id}")
         self.write_json(out, 201)

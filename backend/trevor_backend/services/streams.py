@@ -39,16 +39,28 @@ class HashedStream:
     def too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the upload exceeds the limit of {self.limit} bytes")
 
-    async def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
+    async def _count(self, size: int) -> None:
+        self.size += size
         if self.size > self.limit:
             await self.writer.abort()
             raise self.too_large()
+
+    async def write(self, chunk: bytes) -> None:
+        await self._count(len(chunk))
         self._unhashed.append(chunk)
         self._unhashed_size += len(chunk)
         if self._unhashed_size >= HASH_BATCH:
             await self._hash_batch()
         await self.writer.write(chunk)
+
+    async def write_view(self, view: memoryview) -> None:
+        """Write a view of a buffer the caller fills again once the write after this one has
+        returned: hashing it starts now and is waited for by that next write, as the writer's
+        use of it is (``ObjectWriter.write_view``). Two buffers taken in turn are enough."""
+        await self._count(len(view))
+        self._unhashed.append(view)  # type: ignore[arg-type]
+        await self._hash_batch()
+        await self.writer.write_view(view)
 
     async def _hash_batch(self) -> None:
         # The previous batch first: batches are hashed in order, and at most two (the one

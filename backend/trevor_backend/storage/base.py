@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -152,17 +152,30 @@ class ObjectWriter(abc.ABC):
             raise StorageError(f"writer for {self.key!r} is already {self._state}")
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        self._check_open()
-        if not chunk:
-            return
         # The caller may reuse a mutable buffer after we return; implementations keep references.
-        data = chunk if type(chunk) is bytes else bytes(chunk)
+        await self._accept(
+            chunk, lambda: self._write(chunk if type(chunk) is bytes else bytes(chunk))
+        )
+
+    async def write_view(self, view: memoryview) -> None:
+        """Write a view of a buffer the caller fills again once the write after this one has
+        returned (two buffers taken in turn): a writer that hands each batch on before taking
+        the next (the local store's) keeps the view that long instead of copying it."""
+        await self._accept(view, lambda: self._write_view(view))
+
+    async def _accept(self, data: Any, write: Callable[[], Awaitable[None]]) -> None:
+        self._check_open()
+        if not data:
+            return
         self.size += len(data)
         try:
-            await self._write(data)
+            await write()
         except BaseException:
             await self.abort()
             raise
+
+    async def _write_view(self, view: memoryview) -> None:
+        await self._write(bytes(view))
 
     async def commit(self) -> None:
         """Make the object durably visible at ``key``. A second call is a no-op."""

@@ -98,6 +98,16 @@ class LocalWriter(ObjectWriter):
             except OSError as exc:
                 raise StorageError(f"cannot write {self.key!r}: {exc}") from exc
 
+    async def _write_view(self, view: memoryview) -> None:
+        # A batch of its own, handed to the worker thread at once: _flush first waits for the
+        # batch before it, so once the next write returns this view is no longer read.
+        self._batch.append(view)  # type: ignore[arg-type]
+        self._batched += len(view)
+        try:
+            await self._flush()
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.key!r}: {exc}") from exc
+
     async def _flush(self) -> None:
         # Waiting for the previous batch first bounds memory to two batches (backpressure).
         await self._background.wait()
