@@ -448,7 +448,7 @@ def main() -> None:
         print(
             f"dd oflag=direct      {t:.2f} s  ({mib / t:.0f} MiB/s)   hashlib / direct = "
             f"{ratio(best['hashlib'], t):.2f}  (the disk's own rate: the most a durable "
-            "upload can reach)"
+            f"upload can reach against hashlib; upload / direct = {ratio(t, up):.2f})"
         )
     cpu = {name: statistics.median(runs) for name, runs in CPU.items()}
     print(
