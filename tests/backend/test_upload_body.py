@@ -269,3 +269,38 @@ async def test_reused_buffers_are_stored_and_hashed_as_sent(
     assert up.json["sha256"] == hashlib.sha256(body).hexdigest()
     got = await alice.get(f"/api/v1/requests/{rid}/objects/{up.json['id']}/content")
     assert got.status == 200 and got.body == body
+
+
+async def test_pipelined_requests_after_uploads_are_answered_in_order(live: LiveBackend) -> None:
+    """A client may send its next requests right behind an upload's body, in the same write:
+    what arrived with the headers goes into the body, what follows the body is the next
+    request's (an empty upload included)."""
+    alice = live.client("alice")
+    token = live.tokens["alice"]
+    rid = (await alice.create_request(title="pipelined"))["id"]
+    body = os.urandom(streaming.DIRECT_CHUNK + 99)
+
+    def upload(data: bytes, name: str) -> bytes:
+        return (
+            head(
+                f"/api/v1/requests/{rid}/objects?filename={name}",
+                token,
+                f"Content-Length: {len(data)}",
+                f"X-Trevor-Sha256: {hashlib.sha256(data).hexdigest()}",
+            )
+            + data
+        )
+
+    conn = await Connection.open(live.url)
+    try:
+        await conn.send(
+            upload(body, "one.bin") + upload(b"", "empty.bin") + get_request(rid, token)
+        )
+        first, one = await conn.response()
+        second, empty = await conn.response()
+        third, got = await conn.response()
+    finally:
+        await conn.close()
+    assert (first, one["size"], one["sha256"]) == (201, len(body), hashlib.sha256(body).hexdigest())
+    assert (second, empty["size"], empty["sha256"]) == (201, 0, hashlib.sha256(b"").hexdigest())
+    assert third == 200 and {o["id"] for o in got["objects"]} == {one["id"], empty["id"]}
