@@ -17,4 +17,5 @@ if command -v pg_isready >/dev/null 2>&1; then
   fi
 fi
 
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# The slowest tests are listed at the end, so a run that grew slower shows where.
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider --durations=25 "$@"
