@@ -114,9 +114,9 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
 
 
 def make_server(app: web.Application, *, max_body_size: int, **options: Any) -> HTTPServer:
-    """The HTTP server of ``app``: uploads read and stream a MiB at a time
-    (``streaming.StreamedUploadHandler.begin_streaming``), every other request Tornado's
-    64 KiB."""
+    """The HTTP server of ``app``: chunked uploads read and stream a MiB at a time (uploads of
+    known length are read by their handler, ``streaming.StreamedUploadHandler``), every other
+    request Tornado's 64 KiB."""
     server = HTTPServer(
         app, max_body_size=max_body_size, chunk_size=streaming.UPLOAD_CHUNK, **options
     )

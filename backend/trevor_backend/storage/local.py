@@ -93,16 +93,16 @@ class LocalWriter(ObjectWriter):
         self._batch.append(data)
         self._batched += len(data)
         if self._batched >= self._store.buffer_size:
-            try:
-                await self._flush()
-            except OSError as exc:
-                raise StorageError(f"cannot write {self.key!r}: {exc}") from exc
+            await self._hand_on()
 
     async def _write_view(self, view: memoryview) -> None:
         # A batch of its own, handed to the worker thread at once: _flush first waits for the
         # batch before it, so once the next write returns this view is no longer read.
         self._batch.append(view)  # type: ignore[arg-type]
         self._batched += len(view)
+        await self._hand_on()
+
+    async def _hand_on(self) -> None:
         try:
             await self._flush()
         except OSError as exc:
