@@ -41,9 +41,10 @@ if ! command -v podman >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&
   fi
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
+# A venv whose creation was interrupted has a python but no pip: start it again.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
   step "creating $VENV"
-  python3 -m venv "$VENV"
+  python3 -m venv --clear "$VENV"
 fi
 # The editable install only changes when pyproject.toml (dependencies, entry points) does.
 stamp="$VENV/.trevor-install.sha256"
